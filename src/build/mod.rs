@@ -1,0 +1,433 @@
+//! The host scheduler's build step: from a [`Description`] to flat arrays.
+//!
+//! Neurons get global ids in population order. Synapses are stored in CSR
+//! rows grouped by source neuron. Every random choice is drawn from a
+//! counter-based stream keyed by what it is for (see [`crate::rng`]), so the
+//! result is the same whatever the number of threads.
+
+mod connect;
+
+use crate::description::*;
+use crate::models::ModelKind;
+use crate::rng::{stream_id, Purpose, Stream};
+use crate::time::round_to_steps;
+use rayon::prelude::*;
+
+/// A population laid out in the global neuron index space.
+#[derive(Debug, Clone)]
+pub struct PopulationLayout {
+    /// Name.
+    pub name: String,
+    /// Model.
+    pub model: ModelKind,
+    /// First global neuron id.
+    pub offset: u32,
+    /// Number of neurons.
+    pub size: u32,
+    /// Parameters in [`ModelKind::params`] order.
+    pub params: Vec<f64>,
+    /// Initial state, one vector per state variable (structure of arrays).
+    pub initial_state: Vec<Vec<f64>>,
+}
+
+impl PopulationLayout {
+    /// A parameter by name.
+    pub fn param(&self, name: &str) -> f64 {
+        self.params[self.model.param_index(name).expect("parameter of this model")]
+    }
+}
+
+/// Synapses in CSR rows grouped by source neuron.
+#[derive(Debug, Clone, Default)]
+pub struct Synapses {
+    /// `row_start[i]..row_start[i + 1]` are the synapses of source `i`.
+    pub row_start: Vec<u64>,
+    /// Target neuron (global id).
+    pub target: Vec<u32>,
+    /// Weight (mV, pA or nS by the target's model); its sign picks the channel.
+    pub weight: Vec<f64>,
+    /// Delay in steps (>= 1).
+    pub delay: Vec<u16>,
+}
+
+impl Synapses {
+    /// Number of synapses.
+    pub fn len(&self) -> usize {
+        self.target.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.target.is_empty()
+    }
+}
+
+/// A stimulus ready for the engines.
+#[derive(Debug, Clone)]
+pub enum Stimulus {
+    /// Independent Poisson trains.
+    Poisson {
+        /// Index of the stimulus in the description (its random stream).
+        index: usize,
+        /// Target neurons (global ids).
+        targets: Vec<u32>,
+        /// Weight per target.
+        weights: Vec<f64>,
+        /// Delay per target, steps.
+        delays: Vec<u16>,
+        /// Mean spike count per step.
+        lambda: f64,
+        /// Emits at stamps `s` with `first_stamp <= s <= last_stamp`.
+        first_stamp: u64,
+        /// See `first_stamp`.
+        last_stamp: u64,
+    },
+    /// Spikes at given stamps, already turned into deliveries.
+    Deliveries(Vec<Delivery>),
+}
+
+/// One spike delivery: read by `target` during the update of step `step`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Delivery {
+    /// Step whose update reads it.
+    pub step: u64,
+    /// Target neuron (global id).
+    pub target: u32,
+    /// Weight.
+    pub weight: f64,
+}
+
+/// A change of a neuron's external current: from the update of step `step`
+/// on, its device current changes by `delta` pA.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CurrentChange {
+    /// First step whose update sees the change.
+    pub step: u64,
+    /// Target neuron (global id).
+    pub target: u32,
+    /// Change in pA.
+    pub delta: f64,
+}
+
+/// A recording request in global terms.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    /// Population index.
+    pub population: usize,
+    /// Global ids of recorded neurons.
+    pub neurons: Vec<u32>,
+    /// Whether spikes are recorded.
+    pub spikes: bool,
+    /// State variable indices to sample.
+    pub state: Vec<usize>,
+    /// Sampling interval in steps.
+    pub interval_steps: u64,
+}
+
+/// A built network: everything the engines need, as flat arrays.
+#[derive(Debug, Clone)]
+pub struct Network {
+    /// Step in ms.
+    pub dt: f64,
+    /// Seed.
+    pub seed: u64,
+    /// Populations in global id order.
+    pub populations: Vec<PopulationLayout>,
+    /// Total number of neurons.
+    pub n_neurons: usize,
+    /// Recurrent synapses.
+    pub synapses: Synapses,
+    /// Spike stimuli.
+    pub stimuli: Vec<Stimulus>,
+    /// Device current changes, sorted by step.
+    pub currents: Vec<CurrentChange>,
+    /// Longest delay in steps (recurrent or stimulus).
+    pub max_delay: u64,
+    /// What to record.
+    pub recorders: Vec<Recorder>,
+    /// Steps to simulate.
+    pub steps: u64,
+}
+
+impl Network {
+    /// Population index of a global neuron id.
+    pub fn population_of(&self, neuron: u32) -> usize {
+        self.populations.partition_point(|p| p.offset + p.size <= neuron)
+    }
+}
+
+/// A problem found while building (after validation passed).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BuildError {
+    /// A drawn delay came out below one step.
+    #[error("{what}: a drawn delay of {value} ms rounds to less than one step (dt = {dt} ms); bound the distribution below by dt")]
+    DelayTooShort {
+        /// Which projection or stimulus.
+        what: String,
+        /// The drawn value.
+        value: f64,
+        /// The step.
+        dt: f64,
+    },
+    /// The network is too large for this machine's memory.
+    #[error("{what}: {synapses} synapses would need about {bytes_gib:.1} GiB, more than the {limit_gib:.1} GiB allowed")]
+    TooLarge {
+        /// Which projection.
+        what: String,
+        /// Synapse count.
+        synapses: u64,
+        /// Estimated bytes in GiB.
+        bytes_gib: f64,
+        /// Limit in GiB.
+        limit_gib: f64,
+    },
+}
+
+/// Bytes one synapse takes in the CPU layout (target, weight, delay) plus
+/// the transient pair list while building.
+pub const BYTES_PER_SYNAPSE: u64 = 4 + 8 + 2 + 8;
+
+/// Draws one value of a distribution.
+pub fn draw(d: &Dist, s: &mut Stream) -> f64 {
+    match *d {
+        Dist::Constant(v) => v,
+        Dist::Uniform { low, high } => low + (high - low) * s.uniform(),
+        Dist::Normal { mean, std } => mean + std * s.normal(),
+        Dist::NormalClipped { mean, std, min, max } => loop {
+            let v = mean + std * s.normal();
+            if v >= min && v <= max {
+                break v;
+            }
+        },
+        Dist::Lognormal { mu, sigma } => (mu + sigma * s.normal()).exp(),
+    }
+}
+
+fn delay_steps(d: &Dist, s: &mut Stream, dt: f64, what: &str) -> Result<u16, BuildError> {
+    let v = draw(d, s);
+    let steps = round_to_steps(v, dt);
+    if steps < 1 {
+        return Err(BuildError::DelayTooShort { what: what.to_string(), value: v, dt });
+    }
+    Ok(steps as u16)
+}
+
+/// Builds a validated description.
+pub fn build(desc: &Description) -> Result<Network, BuildError> {
+    let dt = desc.network.dt;
+    let seed = desc.network.seed;
+    let mut populations = Vec::new();
+    let mut offset = 0u32;
+    for (pi, p) in desc.populations.iter().enumerate() {
+        let defaults = p.model.default_state(&p.params);
+        let initial_state = p
+            .init
+            .iter()
+            .enumerate()
+            .map(|(var, init)| match init {
+                None => vec![defaults[var]; p.size],
+                Some(Dist::Constant(v)) => vec![*v; p.size],
+                Some(d) => (0..p.size)
+                    .into_par_iter()
+                    .map(|i| {
+                        let mut s = Stream::new(seed, stream_id(Purpose::Init, pi), i as u32);
+                        // Each state variable gets its own part of the neuron's stream.
+                        for _ in 0..var * 1000 {
+                            s.next_u32();
+                        }
+                        draw(d, &mut s)
+                    })
+                    .collect(),
+            })
+            .collect();
+        populations.push(PopulationLayout {
+            name: p.name.clone(),
+            model: p.model,
+            offset,
+            size: p.size as u32,
+            params: p.params.clone(),
+            initial_state,
+        });
+        offset += p.size as u32;
+    }
+    let n_neurons = offset as usize;
+    let global = |sel: &NeuronSelection| -> Vec<u32> {
+        let p = &populations[sel.population];
+        match &sel.neurons {
+            Some(n) => n.iter().map(|&i| p.offset + i).collect(),
+            None => (p.offset..p.offset + p.size).collect(),
+        }
+    };
+
+    let mut max_delay = 1u64;
+    let mut pairs_all: Vec<(u32, u32, f64, u16)> = Vec::new();
+    for (k, proj) in desc.projections.iter().enumerate() {
+        let what = format!("{}: projections[{k}]", desc.source);
+        let sources: Vec<u32> = proj.from.iter().flat_map(|&p| global(&NeuronSelection { population: p, neurons: None })).collect();
+        let targets: Vec<u32> = proj.to.iter().flat_map(|&p| global(&NeuronSelection { population: p, neurons: None })).collect();
+        let expected = connect::expected_count(proj, sources.len() as u64, targets.len() as u64);
+        let limit = memory_limit_bytes();
+        let bytes = (expected + pairs_all.len() as u64) * BYTES_PER_SYNAPSE;
+        if bytes > limit {
+            return Err(BuildError::TooLarge {
+                what,
+                synapses: expected,
+                bytes_gib: bytes as f64 / (1u64 << 30) as f64,
+                limit_gib: limit as f64 / (1u64 << 30) as f64,
+            });
+        }
+        let pairs = connect::connect(proj, &sources, &targets, seed, k);
+        let ws = stream_id(Purpose::Weight, k);
+        let ds = stream_id(Purpose::Delay, k);
+        let drawn: Result<Vec<(u32, u32, f64, u16)>, BuildError> = pairs
+            .par_iter()
+            .enumerate()
+            .map(|(c, &(src, tgt))| {
+                let mut w = Stream::at(seed, ws, (c as u64 >> 32) as u32, (c as u64) << 20);
+                let mut d = Stream::at(seed, ds, (c as u64 >> 32) as u32, (c as u64) << 20);
+                Ok((src, tgt, draw(&proj.weight, &mut w), delay_steps(&proj.delay, &mut d, dt, &what)?))
+            })
+            .collect();
+        let drawn = drawn?;
+        if let Some(m) = drawn.iter().map(|x| x.3 as u64).max() {
+            max_delay = max_delay.max(m);
+        }
+        pairs_all.extend(drawn);
+    }
+    // CSR by source; a stable sort keeps each row in projection, then draw, order.
+    pairs_all.par_sort_by_key(|x| x.0);
+    let mut row_start = vec![0u64; n_neurons + 1];
+    for x in &pairs_all {
+        row_start[x.0 as usize + 1] += 1;
+    }
+    for i in 0..n_neurons {
+        row_start[i + 1] += row_start[i];
+    }
+    let synapses = Synapses {
+        row_start,
+        target: pairs_all.iter().map(|x| x.1).collect(),
+        weight: pairs_all.iter().map(|x| x.2).collect(),
+        delay: pairs_all.iter().map(|x| x.3).collect(),
+    };
+    drop(pairs_all);
+
+    let steps = round_to_steps(desc.run.duration, dt);
+    let mut stimuli = Vec::new();
+    let mut currents = Vec::new();
+    for (k, st) in desc.stimuli.iter().enumerate() {
+        let what = format!("{}: stimuli[{k}]", desc.source);
+        let targets: Vec<u32> = st.targets.iter().flat_map(|s| global(s)).collect();
+        let ss = stream_id(Purpose::StimulusSynapse, k);
+        let mut weights = Vec::with_capacity(targets.len());
+        let mut delays = Vec::with_capacity(targets.len());
+        for (i, _) in targets.iter().enumerate() {
+            let mut s = Stream::at(seed, ss, i as u32, 0);
+            weights.push(draw(&st.weight, &mut s));
+            let mut s = Stream::at(seed, ss, i as u32, 1 << 20);
+            delays.push(delay_steps(&st.delay, &mut s, dt, &what)?);
+        }
+        if let Some(m) = delays.iter().max() {
+            max_delay = max_delay.max(*m as u64);
+        }
+        // Devices emit at stamps s (spikes of the step ending at s dt) with
+        // start < s dt <= stop, as NEST's stimulation devices.
+        let first_stamp = round_to_steps(st.start, dt) + 1;
+        let last_stamp = if st.stop.is_finite() { round_to_steps(st.stop, dt) } else { u64::MAX };
+        match &st.kind {
+            StimulusKind::Poisson { rate } => stimuli.push(Stimulus::Poisson {
+                index: k,
+                targets,
+                weights,
+                delays,
+                lambda: rate * dt * 1e-3,
+                first_stamp,
+                last_stamp,
+            }),
+            StimulusKind::SpikeTimes { per_neuron, shared } => {
+                let mut deliveries = Vec::new();
+                for (i, &t) in targets.iter().enumerate() {
+                    let times = if *shared { &per_neuron[0] } else { &per_neuron[i] };
+                    for &time in times {
+                        let stamp = round_to_steps(time, dt);
+                        if stamp < first_stamp || stamp > last_stamp {
+                            continue;
+                        }
+                        deliveries.push(Delivery { step: stamp - 1 + delays[i] as u64, target: t, weight: weights[i] });
+                    }
+                }
+                deliveries.sort_by_key(|d| d.step);
+                stimuli.push(Stimulus::Deliveries(deliveries));
+            }
+            StimulusKind::Dc { amplitude } => {
+                current_changes(&mut currents, &targets, &delays, &[(first_stamp, *amplitude)], last_stamp);
+            }
+            StimulusKind::StepCurrent { times, amplitudes } => {
+                let schedule: Vec<(u64, f64)> = times
+                    .iter()
+                    .zip(amplitudes)
+                    .map(|(&t, &a)| (round_to_steps(t, dt).max(first_stamp), a))
+                    .collect();
+                current_changes(&mut currents, &targets, &delays, &schedule, last_stamp);
+            }
+        }
+    }
+    currents.sort_by_key(|c| c.step);
+
+    let recorders = desc
+        .records
+        .iter()
+        .map(|r| Recorder {
+            population: r.selection.population,
+            neurons: global(&r.selection),
+            spikes: r.spikes,
+            state: r.state.clone(),
+            interval_steps: round_to_steps(r.interval, dt).max(1),
+        })
+        .collect();
+
+    Ok(Network { dt, seed, populations, n_neurons, synapses, stimuli, currents, max_delay, recorders, steps })
+}
+
+/// Turns a device's amplitude schedule into per-neuron current changes.
+///
+/// A current device's value at stamp `s` (the step ending at `s dt`) reaches
+/// the neuron through a connection of `d` steps and is used in the update of
+/// step `s + d`: the device value of the step is latched at the end of the
+/// step that receives it, as in NEST.
+fn current_changes(out: &mut Vec<CurrentChange>, targets: &[u32], delays: &[u16], schedule: &[(u64, f64)], last_stamp: u64) {
+    for (i, &t) in targets.iter().enumerate() {
+        let d = delays[i] as u64;
+        let mut level = 0.0;
+        for &(stamp, amp) in schedule {
+            if stamp > last_stamp {
+                break;
+            }
+            if amp != level {
+                out.push(CurrentChange { step: stamp + d, target: t, delta: amp - level });
+                level = amp;
+            }
+        }
+        if level != 0.0 && last_stamp != u64::MAX {
+            out.push(CurrentChange { step: last_stamp + 1 + d, target: t, delta: -level });
+        }
+    }
+}
+
+/// How much memory a build may take for synapses: 80 % of the machine's RAM,
+/// or `RENSHAW_MAX_MEMORY_GIB`.
+pub fn memory_limit_bytes() -> u64 {
+    if let Some(g) = std::env::var("RENSHAW_MAX_MEMORY_GIB").ok().and_then(|v| v.parse::<f64>().ok()) {
+        return (g * (1u64 << 30) as f64) as u64;
+    }
+    let total = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(16 << 30);
+    total / 10 * 8
+}

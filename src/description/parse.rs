@@ -1,0 +1,1143 @@
+//! Turns a [`Node`] tree into a [`Description`], collecting every problem.
+
+use super::diagnostic::Diagnostic;
+use super::node::{Entry, LineIndex, Node, NodeKind};
+use super::types::*;
+use crate::models::ModelKind;
+use crate::time::{is_on_grid, round_to_steps};
+use std::collections::HashMap;
+use std::ops::Range;
+
+const TOP_KEYS: &[&str] = &["network", "populations", "stimuli", "projections", "record", "run"];
+const NETWORK_KEYS: &[&str] = &["dt", "seed"];
+const POPULATION_KEYS: &[&str] = &["model", "size", "params", "init", "like"];
+const STIMULUS_KINDS: &[&str] = &["poisson", "dc", "step_current", "spike_times"];
+const RULES: &[&str] = &[
+    "all_to_all",
+    "one_to_one",
+    "fixed_probability",
+    "fixed_indegree",
+    "fixed_outdegree",
+    "fixed_total_number",
+];
+const DISTS: &[&str] = &["uniform", "normal", "normal_clipped", "lognormal"];
+
+/// Walks the tree and records problems as it goes.
+pub(crate) struct Checker<'a> {
+    file: &'a str,
+    index: &'a LineIndex,
+    pub(crate) diags: Vec<Diagnostic>,
+}
+
+impl<'a> Checker<'a> {
+    pub(crate) fn new(file: &'a str, index: &'a LineIndex) -> Self {
+        Self {
+            file,
+            index,
+            diags: Vec::new(),
+        }
+    }
+
+    pub(crate) fn error(
+        &mut self,
+        span: &Range<usize>,
+        path: &str,
+        message: impl Into<String>,
+        help: Option<String>,
+    ) {
+        let (line, column) = self.index.line_col(span.start);
+        self.diags.push(Diagnostic {
+            file: self.file.to_string(),
+            line,
+            column,
+            path: path.to_string(),
+            message: message.into(),
+            help,
+        });
+    }
+
+    fn expected(&mut self, node: &Node, path: &str, what: &str) {
+        self.error(
+            &node.span,
+            path,
+            format!("expected {what}, found {}", node.type_name()),
+            None,
+        );
+    }
+
+    /// Checks that `node` is a table whose keys are all in `allowed`.
+    fn table<'n>(&mut self, node: &'n Node, path: &str, allowed: &[&str]) -> Option<&'n [Entry]> {
+        let NodeKind::Table(entries) = &node.kind else {
+            self.expected(node, path, "a table");
+            return None;
+        };
+        let mut seen: Vec<&str> = Vec::new();
+        for e in entries {
+            let key_path = join(path, &e.key);
+            if seen.contains(&e.key.as_str()) {
+                self.error(&e.key_span, &key_path, "key given twice", None);
+            }
+            seen.push(&e.key);
+            if !allowed.is_empty() && !allowed.contains(&e.key.as_str()) {
+                self.error(
+                    &e.key_span,
+                    &key_path,
+                    format!("unknown key `{}`", e.key),
+                    Some(suggest(&e.key, allowed)),
+                );
+            }
+        }
+        Some(entries)
+    }
+
+    fn number(&mut self, node: &Node, path: &str) -> Option<f64> {
+        match node.as_f64() {
+            Some(v) if v.is_nan() => {
+                self.error(&node.span, path, "NaN is not allowed", None);
+                None
+            }
+            Some(v) => Some(v),
+            None => {
+                self.expected(node, path, "a number");
+                None
+            }
+        }
+    }
+
+    fn finite(&mut self, node: &Node, path: &str) -> Option<f64> {
+        let v = self.number(node, path)?;
+        if v.is_infinite() {
+            self.error(&node.span, path, "must be finite", None);
+            return None;
+        }
+        Some(v)
+    }
+
+    fn int(&mut self, node: &Node, path: &str) -> Option<i64> {
+        match node.kind {
+            NodeKind::Int(i) => Some(i),
+            _ => {
+                self.expected(node, path, "an integer");
+                None
+            }
+        }
+    }
+
+    fn string<'n>(&mut self, node: &'n Node, path: &str) -> Option<&'n str> {
+        match &node.kind {
+            NodeKind::Str(s) => Some(s),
+            _ => {
+                self.expected(node, path, "a string");
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, node: &Node, path: &str) -> Option<bool> {
+        match node.kind {
+            NodeKind::Bool(b) => Some(b),
+            _ => {
+                self.expected(node, path, "true or false");
+                None
+            }
+        }
+    }
+
+    fn number_list(&mut self, node: &Node, path: &str) -> Option<Vec<f64>> {
+        let NodeKind::Array(items) = &node.kind else {
+            self.expected(node, path, "an array of numbers");
+            return None;
+        };
+        let mut out = Vec::with_capacity(items.len());
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            match self.finite(item, &format!("{path}[{i}]")) {
+                Some(v) => out.push(v),
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+
+    /// A number or a distribution table.
+    fn dist(&mut self, node: &Node, path: &str) -> Option<Dist> {
+        if let Some(v) = node.as_f64() {
+            return self.finite(node, path).map(|_| Dist::Constant(v));
+        }
+        let NodeKind::Table(entries) = &node.kind else {
+            self.error(
+                &node.span,
+                path,
+                format!("expected a number or a distribution, found {}", node.type_name()),
+                Some(dist_help()),
+            );
+            return None;
+        };
+        if entries.len() != 1 {
+            self.error(
+                &node.span,
+                path,
+                "a distribution table holds exactly one key",
+                Some(dist_help()),
+            );
+            return None;
+        }
+        let e = &entries[0];
+        let p = join(path, &e.key);
+        let v = &e.value;
+        let dist = match e.key.as_str() {
+            "uniform" => {
+                let b = self.number_list(v, &p)?;
+                if b.len() != 2 {
+                    self.error(&v.span, &p, "expected [low, high]", None);
+                    return None;
+                }
+                if b[0] > b[1] {
+                    self.error(&v.span, &p, format!("low ({}) exceeds high ({})", b[0], b[1]), None);
+                    return None;
+                }
+                Dist::Uniform { low: b[0], high: b[1] }
+            }
+            "normal" => {
+                let t = self.table(v, &p, &["mean", "std"])?;
+                let mean = self.required_finite(t, v, &p, "mean")?;
+                let std = self.required_finite(t, v, &p, "std")?;
+                self.non_negative(t, &p, "std", std)?;
+                Dist::Normal { mean, std }
+            }
+            "normal_clipped" => {
+                let t = self.table(v, &p, &["mean", "std", "min", "max"])?;
+                let mean = self.required_finite(t, v, &p, "mean");
+                let std = self.required_finite(t, v, &p, "std");
+                let min = self.optional_number(t, &p, "min").unwrap_or(f64::NEG_INFINITY);
+                let max = self.optional_number(t, &p, "max").unwrap_or(f64::INFINITY);
+                let (mean, std) = (mean?, std?);
+                self.non_negative(t, &p, "std", std)?;
+                if min >= max {
+                    self.error(&v.span, &p, format!("min ({min}) must be below max ({max})"), None);
+                    return None;
+                }
+                // Redrawing from a window far out in the tail never ends; refuse
+                // windows that hold less than about one draw in a million.
+                let mass = normal_mass(mean, std, min, max);
+                if mass < 1e-6 {
+                    self.error(
+                        &v.span,
+                        &p,
+                        format!("[min, max] = [{min}, {max}] holds almost none of N({mean}, {std}) (mass {mass:.1e}); redrawing would not end"),
+                        None,
+                    );
+                    return None;
+                }
+                Dist::NormalClipped { mean, std, min, max }
+            }
+            "lognormal" => {
+                let t = self.table(v, &p, &["mu", "sigma"])?;
+                let mu = self.required_finite(t, v, &p, "mu")?;
+                let sigma = self.required_finite(t, v, &p, "sigma")?;
+                self.non_negative(t, &p, "sigma", sigma)?;
+                Dist::Lognormal { mu, sigma }
+            }
+            other => {
+                self.error(
+                    &e.key_span,
+                    &p,
+                    format!("unknown distribution `{other}`"),
+                    Some(suggest(other, DISTS)),
+                );
+                return None;
+            }
+        };
+        Some(dist)
+    }
+
+    fn non_negative(&mut self, t: &[Entry], path: &str, key: &str, v: f64) -> Option<()> {
+        if v < 0.0 {
+            let e = get(t, key).expect("checked by caller");
+            self.error(&e.value.span, &join(path, key), format!("must be >= 0, got {v}"), None);
+            return None;
+        }
+        Some(())
+    }
+
+    fn required<'n>(&mut self, t: &'n [Entry], parent: &Node, path: &str, key: &str) -> Option<&'n Node> {
+        match get(t, key) {
+            Some(e) => Some(&e.value),
+            None => {
+                self.error(&parent.span, path, format!("missing key `{key}`"), None);
+                None
+            }
+        }
+    }
+
+    fn required_finite(&mut self, t: &[Entry], parent: &Node, path: &str, key: &str) -> Option<f64> {
+        let n = self.required(t, parent, path, key)?;
+        self.finite(n, &join(path, key))
+    }
+
+    fn optional_number(&mut self, t: &[Entry], path: &str, key: &str) -> Option<f64> {
+        let e = get(t, key)?;
+        self.number(&e.value, &join(path, key))
+    }
+}
+
+fn normal_mass(mean: f64, std: f64, min: f64, max: f64) -> f64 {
+    if std == 0.0 {
+        return if mean >= min && mean <= max { 1.0 } else { 0.0 };
+    }
+    let cdf = |x: f64| 0.5 * erfc(-(x - mean) / (std * std::f64::consts::SQRT_2));
+    cdf(max) - cdf(min)
+}
+
+/// Complementary error function (Numerical Recipes' erfcc, relative error < 1.2e-7),
+/// good enough to tell a usable truncation window from a hopeless one.
+fn erfc(x: f64) -> f64 {
+    let z = x.abs();
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let r = t
+        * (-z * z - 1.265_512_23
+            + t * (1.000_023_68
+                + t * (0.374_091_96
+                    + t * (0.096_784_18
+                        + t * (-0.186_288_06
+                            + t * (0.278_868_07
+                                + t * (-1.135_203_98
+                                    + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
+            .exp();
+    if x >= 0.0 { r } else { 2.0 - r }
+}
+
+fn dist_help() -> String {
+    "write a number, or one of { uniform = [low, high] }, { normal = { mean, std } }, \
+     { normal_clipped = { mean, std, min, max } }, { lognormal = { mu, sigma } }"
+        .into()
+}
+
+pub(crate) fn get<'n>(t: &'n [Entry], key: &str) -> Option<&'n Entry> {
+    t.iter().find(|e| e.key == key)
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+/// "did you mean X?" plus the list of what is allowed.
+pub(crate) fn suggest(word: &str, allowed: &[&str]) -> String {
+    let best = allowed
+        .iter()
+        .map(|a| (strsim::normalized_damerau_levenshtein(word, a), *a))
+        .filter(|(score, _)| *score > 0.5)
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    match best {
+        Some((_, a)) => format!("did you mean `{a}`? allowed: {}", allowed.join(", ")),
+        None => format!("allowed: {}", allowed.join(", ")),
+    }
+}
+
+/// A population as written, before `like` is resolved.
+struct RawPopulation<'n> {
+    name: String,
+    key_span: Range<usize>,
+    node: &'n Node,
+    entries: &'n [Entry],
+}
+
+/// Reads and validates a whole description.
+pub(crate) fn read_description(root: &Node, ck: &mut Checker<'_>, source: &str) -> Option<Description> {
+    let top = ck.table(root, "", TOP_KEYS)?;
+
+    // [network]
+    let mut dt = 0.1;
+    let mut seed = 0u64;
+    if let Some(e) = get(top, "network") {
+        if let Some(t) = ck.table(&e.value, "network", NETWORK_KEYS) {
+            if let Some(d) = get(t, "dt") {
+                if let Some(v) = ck.number(&d.value, "network.dt") {
+                    if v > 0.0 && v.is_finite() {
+                        dt = v;
+                    } else {
+                        ck.error(&d.value.span, "network.dt", format!("must be a positive time step in ms, got {v}"), None);
+                    }
+                }
+            }
+            if let Some(s) = get(t, "seed") {
+                if let Some(v) = ck.int(&s.value, "network.seed") {
+                    if v < 0 {
+                        ck.error(&s.value.span, "network.seed", format!("must be >= 0, got {v}"), None);
+                    } else {
+                        seed = v as u64;
+                    }
+                }
+            }
+        }
+    }
+
+    // [populations]
+    let mut raw = Vec::new();
+    match get(top, "populations") {
+        None => ck.error(&(0..0), "populations", "missing table `populations`: a network needs at least one population", None),
+        Some(e) => {
+            if let Some(t) = ck.table(&e.value, "populations", &[]) {
+                if t.is_empty() {
+                    ck.error(&e.key_span, "populations", "no populations defined", None);
+                }
+                for p in t {
+                    let path = join("populations", &p.key);
+                    if !valid_name(&p.key) {
+                        ck.error(&p.key_span, &path, format!("population name `{}` is not allowed", p.key),
+                            Some("use letters, digits, `_` and `-`, starting with a letter or `_` (names become file names)".into()));
+                    }
+                    if let Some(entries) = ck.table(&p.value, &path, POPULATION_KEYS) {
+                        raw.push(RawPopulation { name: p.key.clone(), key_span: p.key_span.clone(), node: &p.value, entries });
+                    }
+                }
+            }
+        }
+    }
+    let names: Vec<String> = raw.iter().map(|r| r.name.clone()).collect();
+    let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let populations = read_populations(&raw, ck, &name_refs);
+
+    let run_duration = read_run(top, ck, dt);
+
+    let mut stimuli = Vec::new();
+    if let Some(e) = get(top, "stimuli") {
+        for (i, node) in array_of_tables(ck, &e.value, "stimuli").into_iter().enumerate() {
+            if let Some(s) = read_stimulus(node, &format!("stimuli[{i}]"), ck, &name_refs, &populations, dt) {
+                stimuli.push(s);
+            }
+        }
+    }
+    let mut projections = Vec::new();
+    if let Some(e) = get(top, "projections") {
+        for (i, node) in array_of_tables(ck, &e.value, "projections").into_iter().enumerate() {
+            if let Some(p) = read_projection(node, &format!("projections[{i}]"), ck, &name_refs, &populations, dt) {
+                projections.push(p);
+            }
+        }
+    }
+    let mut records = Vec::new();
+    if let Some(e) = get(top, "record") {
+        for (i, node) in array_of_tables(ck, &e.value, "record").into_iter().enumerate() {
+            if let Some(r) = read_record(node, &format!("record[{i}]"), ck, &name_refs, &populations, dt) {
+                records.push(r);
+            }
+        }
+    }
+
+    if !ck.diags.is_empty() {
+        return None;
+    }
+    Some(Description {
+        source: source.to_string(),
+        network: NetworkSpec { dt, seed },
+        populations: populations.into_iter().map(|p| p.expect("no errors, so every population was read")).collect(),
+        stimuli,
+        projections,
+        records,
+        run: RunSpec { duration: run_duration? },
+    })
+}
+
+fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+fn array_of_tables<'n>(ck: &mut Checker<'_>, node: &'n Node, path: &str) -> Vec<&'n Node> {
+    match &node.kind {
+        NodeKind::Array(items) => items.iter().collect(),
+        _ => {
+            ck.error(&node.span, path, format!("expected an array of tables (`[[{path}]]` in TOML), found {}", node.type_name()), None);
+            Vec::new()
+        }
+    }
+}
+
+fn read_run(top: &[Entry], ck: &mut Checker<'_>, dt: f64) -> Option<f64> {
+    let Some(e) = get(top, "run") else {
+        ck.error(&(0..0), "run", "missing table `run`", Some("add `[run]` with `duration = <ms>`".into()));
+        return None;
+    };
+    let t = ck.table(&e.value, "run", &["duration"])?;
+    let n = ck.required(t, &e.value, "run", "duration")?;
+    let v = ck.number(n, "run.duration")?;
+    if !(v > 0.0 && v.is_finite()) {
+        ck.error(&n.span, "run.duration", format!("must be a positive time in ms, got {v}"), None);
+        return None;
+    }
+    if !is_on_grid(v, dt) {
+        ck.error(&n.span, "run.duration", format!("{v} ms is not a multiple of dt = {dt} ms"), None);
+        return None;
+    }
+    Some(v)
+}
+
+/// Resolves `like` chains and reads every population; `None` where it had errors.
+fn read_populations(raw: &[RawPopulation<'_>], ck: &mut Checker<'_>, names: &[&str]) -> Vec<Option<PopulationSpec>> {
+    // The chain of tables that define each population, base first.
+    let mut chains: Vec<Option<Vec<usize>>> = Vec::with_capacity(raw.len());
+    for (i, r) in raw.iter().enumerate() {
+        let mut chain = vec![i];
+        let mut current = i;
+        let mut ok = true;
+        loop {
+            let Some(like) = get(raw[current].entries, "like") else { break };
+            let path = format!("populations.{}.like", raw[current].name);
+            let Some(base) = ck.string(&like.value, &path) else { ok = false; break };
+            let Some(b) = names.iter().position(|n| *n == base) else {
+                if current == i {
+                    ck.error(&like.value.span, &path, format!("no population named `{base}`"), Some(suggest(base, names)));
+                }
+                ok = false;
+                break;
+            };
+            if chain.contains(&b) {
+                if current == i || b == i {
+                    ck.error(&like.value.span, &path, format!("`like` chain loops back to `{}`", raw[b].name), None);
+                }
+                ok = false;
+                break;
+            }
+            chain.push(b);
+            current = b;
+        }
+        chain.reverse();
+        chains.push(ok.then_some(chain));
+    }
+
+    raw.iter()
+        .zip(chains)
+        .map(|(r, chain)| read_population(r, raw, chain?, ck))
+        .collect()
+}
+
+fn read_population(r: &RawPopulation<'_>, raw: &[RawPopulation<'_>], chain: Vec<usize>, ck: &mut Checker<'_>) -> Option<PopulationSpec> {
+    let path = join("populations", &r.name);
+    let own_errors = ck.diags.len();
+    // The model and size come from the last table in the chain that sets them.
+    let find = |key: &str| chain.iter().rev().find_map(|&i| get(raw[i].entries, key).map(|e| (i, e)));
+    let model = match find("model") {
+        None => {
+            ck.error(&r.key_span, &path, "missing key `model`", Some(format!("allowed models: {}", model_names().join(", "))));
+            None
+        }
+        Some((i, e)) => {
+            let p = join(&join("populations", &raw[i].name), "model");
+            let name = ck.string(&e.value, &p);
+            match name.map(|n| (n, ModelKind::from_name(n))) {
+                Some((_, Some(m))) => Some(m),
+                Some((n, None)) => {
+                    if i == *chain.last().expect("chain has the population itself") {
+                        ck.error(&e.value.span, &p, format!("unknown model `{n}`"), Some(suggest(n, &model_names())));
+                    }
+                    None
+                }
+                None => None,
+            }
+        }
+    };
+    let size = match find("size") {
+        None => {
+            ck.error(&r.key_span, &path, "missing key `size`", None);
+            None
+        }
+        Some((_, e)) => {
+            let p = join(&path, "size");
+            match ck.int(&e.value, &p) {
+                Some(n) if n > 0 && n <= u32::MAX as i64 / 2 => Some(n as usize),
+                Some(n) => {
+                    ck.error(&e.value.span, &p, format!("must be a positive number of neurons (at most {}), got {n}", u32::MAX / 2), None);
+                    None
+                }
+                None => None,
+            }
+        }
+    };
+    let model = model?;
+    let mut params = model.default_params();
+    let mut init: Vec<Option<Dist>> = vec![None; model.state().len()];
+    let param_names: Vec<&str> = model.params().iter().map(|p| p.name).collect();
+    let state_names: Vec<&str> = model.state().iter().map(|s| s.name).collect();
+    let mut param_nodes: HashMap<&str, (&Node, String)> = HashMap::new();
+    for &i in &chain {
+        let base_path = join("populations", &raw[i].name);
+        if let Some(e) = get(raw[i].entries, "params") {
+            let p = join(&base_path, "params");
+            if let Some(t) = ck.table(&e.value, &p, &[]) {
+                for pe in t {
+                    let kp = join(&p, &pe.key);
+                    if let Some(idx) = model.param_index(&pe.key) {
+                        let value = if pe.key == "refractory_input" {
+                            ck.boolean(&pe.value, &kp).map(|b| if b { 1.0 } else { 0.0 })
+                        } else {
+                            ck.number(&pe.value, &kp)
+                        };
+                        if let Some(v) = value {
+                            params[idx] = v;
+                            param_nodes.insert(model.params()[idx].name, (&pe.value, kp));
+                        }
+                    } else if let Some(sidx) = model.state_index(&pe.key) {
+                        // NEST accepts state variables among the parameters; so do we.
+                        if let Some(v) = ck.finite(&pe.value, &kp) {
+                            init[sidx] = Some(Dist::Constant(v));
+                        }
+                    } else {
+                        let mut allowed = param_names.clone();
+                        allowed.extend(state_names.iter());
+                        ck.error(&pe.key_span, &kp, format!("`{}` is not a parameter of {}", pe.key, model.name()), Some(suggest(&pe.key, &allowed)));
+                    }
+                }
+            }
+        }
+        if let Some(e) = get(raw[i].entries, "init") {
+            let p = join(&base_path, "init");
+            if let Some(t) = ck.table(&e.value, &p, &[]) {
+                for ie in t {
+                    let kp = join(&p, &ie.key);
+                    match model.state_index(&ie.key) {
+                        Some(sidx) => {
+                            if let Some(d) = ck.dist(&ie.value, &kp) {
+                                init[sidx] = Some(d);
+                            }
+                        }
+                        None => ck.error(&ie.key_span, &kp, format!("`{}` is not a state variable of {}", ie.key, model.name()), Some(suggest(&ie.key, &state_names))),
+                    }
+                }
+            }
+        }
+    }
+    for (name, problem) in model.check_params(&params) {
+        match param_nodes.get(name) {
+            Some((node, kp)) => ck.error(&node.span, kp, problem, None),
+            None => {
+                let span = get(r.entries, "params").map(|e| e.value.span.clone()).unwrap_or(r.node.span.clone());
+                ck.error(&span, &join(&join(&path, "params"), name), problem, None)
+            }
+        }
+    }
+    if ck.diags.len() > own_errors {
+        return None;
+    }
+    Some(PopulationSpec { name: r.name.clone(), model, size: size?, params, init })
+}
+
+fn model_names() -> Vec<&'static str> {
+    ModelKind::ALL.iter().map(|m| m.name()).collect()
+}
+
+/// Reads `population`-or-list targets: a name, a list of names, or
+/// `{ population, neurons }` tables (also in a list).
+fn read_selection_list(node: &Node, path: &str, ck: &mut Checker<'_>, names: &[&str], pops: &[Option<PopulationSpec>]) -> Option<Vec<NeuronSelection>> {
+    let items: Vec<(&Node, String)> = match &node.kind {
+        NodeKind::Array(items) => items.iter().enumerate().map(|(i, n)| (n, format!("{path}[{i}]"))).collect(),
+        _ => vec![(node, path.to_string())],
+    };
+    if items.is_empty() {
+        ck.error(&node.span, path, "empty list: name at least one population", None);
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (n, p) in items {
+        match read_selection(n, &p, ck, names, pops) {
+            Some(s) => out.push(s),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+fn read_selection(node: &Node, path: &str, ck: &mut Checker<'_>, names: &[&str], pops: &[Option<PopulationSpec>]) -> Option<NeuronSelection> {
+    match &node.kind {
+        NodeKind::Str(name) => Some(NeuronSelection { population: population_ref(name, node, path, ck, names)?, neurons: None }),
+        NodeKind::Table(_) => {
+            let t = ck.table(node, path, &["population", "neurons"])?;
+            let pn = ck.required(t, node, path, "population")?;
+            let pp = join(path, "population");
+            let name = ck.string(pn, &pp)?;
+            let population = population_ref(name, pn, &pp, ck, names)?;
+            let neurons = match get(t, "neurons") {
+                None => None,
+                Some(e) => Some(read_neuron_indices(&e.value, &join(path, "neurons"), ck, pops[population].as_ref().map(|p| p.size))?),
+            };
+            Some(NeuronSelection { population, neurons })
+        }
+        _ => {
+            ck.error(&node.span, path, format!("expected a population name or {{ population, neurons }}, found {}", node.type_name()), None);
+            None
+        }
+    }
+}
+
+fn read_neuron_indices(node: &Node, path: &str, ck: &mut Checker<'_>, size: Option<usize>) -> Option<Vec<u32>> {
+    let NodeKind::Array(items) = &node.kind else {
+        ck.expected(node, path, "an array of neuron indices");
+        return None;
+    };
+    if items.is_empty() {
+        ck.error(&node.span, path, "empty list of neurons", None);
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (i, item) in items.iter().enumerate() {
+        let p = format!("{path}[{i}]");
+        match ck.int(item, &p) {
+            Some(v) if v >= 0 && size.is_none_or(|s| (v as usize) < s) => {
+                if out.contains(&(v as u32)) {
+                    ck.error(&item.span, &p, format!("neuron {v} listed twice"), None);
+                    ok = false;
+                }
+                out.push(v as u32)
+            }
+            Some(v) => {
+                ck.error(&item.span, &p, format!("neuron index {v} is outside the population (0..{})", size.unwrap_or(0)), None);
+                ok = false;
+            }
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+fn population_ref(name: &str, node: &Node, path: &str, ck: &mut Checker<'_>, names: &[&str]) -> Option<usize> {
+    match names.iter().position(|n| *n == name) {
+        Some(i) => Some(i),
+        None => {
+            ck.error(&node.span, path, format!("no population named `{name}`"), Some(suggest(name, names)));
+            None
+        }
+    }
+}
+
+fn selection_size(sel: &[NeuronSelection], pops: &[Option<PopulationSpec>]) -> Option<usize> {
+    sel.iter()
+        .map(|s| match &s.neurons {
+            Some(n) => Some(n.len()),
+            None => pops[s.population].as_ref().map(|p| p.size),
+        })
+        .sum()
+}
+
+/// Reads a time in ms that must lie on the step grid.
+fn grid_time(ck: &mut Checker<'_>, node: &Node, path: &str, dt: f64) -> Option<f64> {
+    let v = ck.number(node, path)?;
+    if v.is_infinite() {
+        return Some(v);
+    }
+    if v < 0.0 {
+        ck.error(&node.span, path, format!("must be >= 0 ms, got {v}"), None);
+        return None;
+    }
+    if !is_on_grid(v, dt) {
+        ck.error(&node.span, path, format!("{v} ms is not a multiple of dt = {dt} ms"), Some(format!("use a multiple of {dt}")));
+        return None;
+    }
+    Some(v)
+}
+
+/// Checks that every value a delay distribution can take rounds to at least one step.
+fn check_delay(ck: &mut Checker<'_>, d: Dist, node: &Node, path: &str, dt: f64) -> Option<Dist> {
+    let (lo, hi) = d.bounds();
+    if hi.is_finite() && round_to_steps(hi, dt) < 1 || lo.is_finite() && round_to_steps(lo, dt) < 1 {
+        ck.error(&node.span, path, format!("delay {} ms is shorter than one step (dt = {dt} ms)", if lo.is_finite() { lo } else { hi }),
+            Some(format!("delays are rounded to the nearest multiple of dt and must be at least dt; use a delay >= {dt}")));
+        return None;
+    }
+    if !lo.is_finite() || lo < 0.0 {
+        ck.error(&node.span, path, "this distribution can draw delays below one step",
+            Some(format!("bound it below, e.g. {{ normal_clipped = {{ mean = .., std = .., min = {dt} }} }}")));
+        return None;
+    }
+    if hi.is_finite() && round_to_steps(hi, dt) > crate::time::MAX_DELAY_STEPS {
+        ck.error(&node.span, path, format!("delay {hi} ms exceeds the longest supported delay ({} steps)", crate::time::MAX_DELAY_STEPS), None);
+        return None;
+    }
+    if matches!(d, Dist::Lognormal { .. }) || (hi.is_infinite()) {
+        ck.error(&node.span, path, "delay distributions must be bounded above", Some("use uniform or normal_clipped with a max".into()));
+        return None;
+    }
+    Some(d)
+}
+
+fn read_synapse(t: &[Entry], path: &str, ck: &mut Checker<'_>, dt: f64, need_weight: bool) -> (Option<Dist>, Option<Dist>) {
+    let Some(e) = get(t, "synapse") else {
+        if need_weight {
+            ck.error(&(0..0), path, "missing key `synapse`", Some("add `synapse = { weight = .., delay = .. }`".into()));
+            return (None, None);
+        }
+        return (Some(Dist::Constant(1.0)), Some(Dist::Constant(dt)));
+    };
+    let p = join(path, "synapse");
+    let Some(st) = ck.table(&e.value, &p, &["weight", "delay"]) else { return (None, None) };
+    let weight = match get(st, "weight") {
+        Some(w) => ck.dist(&w.value, &join(&p, "weight")),
+        None => Some(Dist::Constant(1.0)),
+    };
+    let delay = match get(st, "delay") {
+        Some(d) => {
+            let dp = join(&p, "delay");
+            ck.dist(&d.value, &dp).and_then(|dist| check_delay(ck, dist, &d.value, &dp, dt))
+        }
+        None => Some(Dist::Constant(dt)),
+    };
+    (weight, delay)
+}
+
+fn read_stimulus(node: &Node, path: &str, ck: &mut Checker<'_>, names: &[&str], pops: &[Option<PopulationSpec>], dt: f64) -> Option<StimulusSpec> {
+    let NodeKind::Table(_) = &node.kind else {
+        ck.expected(node, path, "a table");
+        return None;
+    };
+    let before = ck.diags.len();
+    let t0 = ck.table(node, path, &[])?;
+    let kind_node = ck.required(t0, node, path, "kind")?;
+    let kind = ck.string(kind_node, &join(path, "kind"))?;
+    let specific: &[&str] = match kind {
+        "poisson" => &["rate", "synapse"],
+        "dc" => &["amplitude", "delay"],
+        "step_current" => &["times", "amplitudes", "delay"],
+        "spike_times" => &["spike_times", "times", "synapse"],
+        other => {
+            ck.error(&kind_node.span, &join(path, "kind"), format!("unknown stimulus kind `{other}`"), Some(suggest(other, STIMULUS_KINDS)));
+            return None;
+        }
+    };
+    let mut allowed = vec!["kind", "targets", "start", "stop"];
+    allowed.extend_from_slice(specific);
+    let t = ck.table(node, path, &allowed)?;
+    let targets = ck.required(t, node, path, "targets").and_then(|n| read_selection_list(n, &join(path, "targets"), ck, names, pops));
+    let start = get(t, "start").map_or(Some(0.0), |e| grid_time(ck, &e.value, &join(path, "start"), dt));
+    let stop = get(t, "stop").map_or(Some(f64::INFINITY), |e| grid_time(ck, &e.value, &join(path, "stop"), dt));
+    if let (Some(a), Some(b)) = (start, stop) {
+        if b <= a {
+            ck.error(&node.span, path, format!("stop ({b} ms) must be after start ({a} ms)"), None);
+        }
+    }
+    let mut weight = Some(Dist::Constant(0.0));
+    let mut delay = Some(Dist::Constant(dt));
+    let kind = match kind {
+        "poisson" => {
+            let rate = ck.required(t, node, path, "rate").and_then(|n| {
+                let v = ck.finite(n, &join(path, "rate"))?;
+                if v < 0.0 {
+                    ck.error(&n.span, &join(path, "rate"), format!("must be >= 0 Hz, got {v}"), None);
+                    return None;
+                }
+                Some(v)
+            });
+            (weight, delay) = read_synapse(t, path, ck, dt, true);
+            StimulusKind::Poisson { rate: rate? }
+        }
+        "dc" => {
+            let amplitude = ck.required(t, node, path, "amplitude").and_then(|n| ck.finite(n, &join(path, "amplitude")));
+            delay = current_delay(t, path, ck, dt);
+            StimulusKind::Dc { amplitude: amplitude? }
+        }
+        "step_current" => {
+            let times = ck.required(t, node, path, "times").and_then(|n| {
+                let p = join(path, "times");
+                let v = ck.number_list(n, &p)?;
+                check_times(ck, n, &p, &v, dt, false)?;
+                Some(v)
+            });
+            let amps = ck.required(t, node, path, "amplitudes").and_then(|n| ck.number_list(n, &join(path, "amplitudes")));
+            if let (Some(ts), Some(a)) = (&times, &amps) {
+                if ts.len() != a.len() {
+                    ck.error(&node.span, path, format!("`times` has {} entries but `amplitudes` has {}", ts.len(), a.len()), None);
+                }
+            }
+            delay = current_delay(t, path, ck, dt);
+            StimulusKind::StepCurrent { times: times?, amplitudes: amps? }
+        }
+        "spike_times" => {
+            (weight, delay) = read_synapse(t, path, ck, dt, true);
+            let per = get(t, "spike_times");
+            let shared = get(t, "times");
+            match (per, shared) {
+                (Some(_), Some(s)) => {
+                    ck.error(&s.key_span, &join(path, "times"), "give either `times` (shared by all targets) or `spike_times` (one list per target), not both", None);
+                    None
+                }
+                (None, None) => {
+                    ck.error(&node.span, path, "missing key `spike_times` (one list per target neuron) or `times` (one list for all)", None);
+                    None
+                }
+                (None, Some(s)) => {
+                    let p = join(path, "times");
+                    ck.number_list(&s.value, &p).and_then(|v| {
+                        check_times(ck, &s.value, &p, &v, dt, true)?;
+                        Some(StimulusKind::SpikeTimes { per_neuron: vec![v], shared: true })
+                    })
+                }
+                (Some(per), None) => {
+                    let p = join(path, "spike_times");
+                    let lists = match &per.value.kind {
+                        NodeKind::Array(items) => {
+                            let mut lists = Vec::new();
+                            let mut ok = true;
+                            for (i, item) in items.iter().enumerate() {
+                                let ip = format!("{p}[{i}]");
+                                match ck.number_list(item, &ip) {
+                                    Some(v) if check_times(ck, item, &ip, &v, dt, true).is_some() => lists.push(v),
+                                    _ => ok = false,
+                                }
+                            }
+                            ok.then_some(lists)
+                        }
+                        _ => {
+                            ck.expected(&per.value, &p, "an array with one list of spike times per target neuron");
+                            None
+                        }
+                    };
+                    if let (Some(l), Some(tg)) = (&lists, &targets) {
+                        if let Some(n) = selection_size(tg, pops) {
+                            if l.len() != n {
+                                ck.error(&per.value.span, &p, format!("{} lists given for {n} target neurons", l.len()),
+                                    Some("give one list per target neuron, or `times` for one list shared by all".into()));
+                            }
+                        }
+                    }
+                    lists.map(|per_neuron| StimulusKind::SpikeTimes { per_neuron, shared: false })
+                }
+            }?
+        }
+        _ => unreachable!("kind checked above"),
+    };
+    if ck.diags.len() > before {
+        return None;
+    }
+    Some(StimulusSpec { kind, targets: targets?, weight: weight?, delay: delay?, start: start?, stop: stop? })
+}
+
+fn current_delay(t: &[Entry], path: &str, ck: &mut Checker<'_>, dt: f64) -> Option<Dist> {
+    match get(t, "delay") {
+        None => Some(Dist::Constant(dt)),
+        Some(e) => {
+            let p = join(path, "delay");
+            let v = ck.finite(&e.value, &p)?;
+            check_delay(ck, Dist::Constant(v), &e.value, &p, dt)
+        }
+    }
+}
+
+fn check_times(ck: &mut Checker<'_>, node: &Node, path: &str, times: &[f64], dt: f64, spikes: bool) -> Option<()> {
+    for (i, w) in times.windows(2).enumerate() {
+        if w[1] < w[0] || (!spikes && w[1] == w[0]) {
+            ck.error(&node.span, path, format!("times must increase: entry {} ({} ms) follows {} ms", i + 1, w[1], w[0]), None);
+            return None;
+        }
+    }
+    for (i, &t) in times.iter().enumerate() {
+        let bad_start = if spikes { t <= 0.0 } else { t < 0.0 };
+        if bad_start {
+            ck.error(&node.span, &format!("{path}[{i}]"), format!("{t} ms: times must be {}", if spikes { "> 0 (a spike at 0 cannot be emitted)" } else { ">= 0" }), None);
+            return None;
+        }
+        if !is_on_grid(t, dt) {
+            ck.error(&node.span, &format!("{path}[{i}]"), format!("{t} ms is not a multiple of dt = {dt} ms"), None);
+            return None;
+        }
+    }
+    Some(())
+}
+
+fn read_projection(node: &Node, path: &str, ck: &mut Checker<'_>, names: &[&str], pops: &[Option<PopulationSpec>], dt: f64) -> Option<ProjectionSpec> {
+    let before = ck.diags.len();
+    let t = ck.table(node, path, &["from", "to", "connect", "synapse"])?;
+    let pop_list = |ck: &mut Checker<'_>, key: &str| -> Option<Vec<usize>> {
+        let n = ck.required(t, node, path, key)?;
+        let p = join(path, key);
+        let sel = read_selection_list(n, &p, ck, names, pops)?;
+        if sel.iter().any(|s| s.neurons.is_some()) {
+            ck.error(&n.span, &p, "projections connect whole populations", Some("name populations only".into()));
+            return None;
+        }
+        Some(sel.into_iter().map(|s| s.population).collect())
+    };
+    let from = pop_list(ck, "from");
+    let to = pop_list(ck, "to");
+    let n_src = from.as_ref().and_then(|f| f.iter().map(|&i| pops[i].as_ref().map(|p| p.size)).sum::<Option<usize>>());
+    let n_tgt = to.as_ref().and_then(|f| f.iter().map(|&i| pops[i].as_ref().map(|p| p.size)).sum::<Option<usize>>());
+    let overlap = match (&from, &to) {
+        (Some(f), Some(t)) => f.iter().any(|p| t.contains(p)),
+        _ => false,
+    };
+
+    let connect = ck.required(t, node, path, "connect");
+    let cp = join(path, "connect");
+    let mut autapses = true;
+    let mut multapses = true;
+    let rule = connect.and_then(|c| {
+        let ct0 = ck.table(c, &cp, &[])?;
+        let rn = ck.required(ct0, c, &cp, "rule")?;
+        let rule_name = ck.string(rn, &join(&cp, "rule"))?;
+        let extra: &[&str] = match rule_name {
+            "all_to_all" | "one_to_one" => &[],
+            "fixed_probability" => &["p"],
+            "fixed_indegree" => &["indegree"],
+            "fixed_outdegree" => &["outdegree"],
+            "fixed_total_number" => &["n"],
+            other => {
+                ck.error(&rn.span, &join(&cp, "rule"), format!("unknown connection rule `{other}`"), Some(suggest(other, RULES)));
+                return None;
+            }
+        };
+        let mut allowed = vec!["rule", "allow_autapses", "allow_multapses"];
+        allowed.extend_from_slice(extra);
+        let ct = ck.table(c, &cp, &allowed)?;
+        if let Some(e) = get(ct, "allow_autapses") {
+            autapses = ck.boolean(&e.value, &join(&cp, "allow_autapses"))?;
+        }
+        if let Some(e) = get(ct, "allow_multapses") {
+            multapses = ck.boolean(&e.value, &join(&cp, "allow_multapses"))?;
+        }
+        let count = |ck: &mut Checker<'_>, key: &str| -> Option<(u64, &Node)> {
+            let n = ck.required(ct, c, &cp, key)?;
+            let v = ck.int(n, &join(&cp, key))?;
+            if v < 0 {
+                ck.error(&n.span, &join(&cp, key), format!("must be >= 0, got {v}"), None);
+                return None;
+            }
+            Some((v as u64, n))
+        };
+        let self_pairs = if overlap && !autapses { 1 } else { 0 };
+        Some(match rule_name {
+            "all_to_all" => ConnectRule::AllToAll,
+            "one_to_one" => {
+                if let (Some(a), Some(b)) = (n_src, n_tgt) {
+                    if a != b {
+                        ck.error(&rn.span, &join(&cp, "rule"), format!("one_to_one needs equal sizes, got {a} sources and {b} targets"), None);
+                        return None;
+                    }
+                }
+                ConnectRule::OneToOne
+            }
+            "fixed_probability" => {
+                let n = ck.required(ct, c, &cp, "p")?;
+                let p = ck.number(n, &join(&cp, "p"))?;
+                if !(0.0..=1.0).contains(&p) {
+                    ck.error(&n.span, &join(&cp, "p"), format!("a probability must lie in [0, 1], got {p}"), None);
+                    return None;
+                }
+                ConnectRule::FixedProbability { p }
+            }
+            "fixed_indegree" => {
+                let (k, n) = count(ck, "indegree")?;
+                if let Some(ns) = n_src {
+                    let available = ns - self_pairs;
+                    if !multapses && k as usize > available {
+                        ck.error(&n.span, &join(&cp, "indegree"), format!("indegree {k} exceeds the {available} available sources and multapses are not allowed"),
+                            Some("lower the indegree or set allow_multapses = true".into()));
+                        return None;
+                    }
+                    if ns == 0 || (available == 0 && k > 0) {
+                        ck.error(&n.span, &join(&cp, "indegree"), "no source can be drawn (only autapses, which are not allowed)", None);
+                        return None;
+                    }
+                }
+                ConnectRule::FixedIndegree { indegree: k }
+            }
+            "fixed_outdegree" => {
+                let (k, n) = count(ck, "outdegree")?;
+                if let Some(nt) = n_tgt {
+                    let available = nt - self_pairs;
+                    if !multapses && k as usize > available {
+                        ck.error(&n.span, &join(&cp, "outdegree"), format!("outdegree {k} exceeds the {available} available targets and multapses are not allowed"),
+                            Some("lower the outdegree or set allow_multapses = true".into()));
+                        return None;
+                    }
+                    if available == 0 && k > 0 {
+                        ck.error(&n.span, &join(&cp, "outdegree"), "no target can be drawn (only autapses, which are not allowed)", None);
+                        return None;
+                    }
+                }
+                ConnectRule::FixedOutdegree { outdegree: k }
+            }
+            "fixed_total_number" => {
+                let (k, n) = count(ck, "n")?;
+                if let (Some(a), Some(b)) = (n_src, n_tgt) {
+                    let pairs = (a as u64) * (b as u64);
+                    if !multapses && k > pairs {
+                        ck.error(&n.span, &join(&cp, "n"), format!("{k} connections exceed the {pairs} possible pairs and multapses are not allowed"), None);
+                        return None;
+                    }
+                }
+                ConnectRule::FixedTotalNumber { n: k }
+            }
+            _ => unreachable!("rule checked above"),
+        })
+    });
+    let (weight, delay) = read_synapse(t, path, ck, dt, true);
+    if ck.diags.len() > before {
+        return None;
+    }
+    Some(ProjectionSpec { from: from?, to: to?, rule: rule?, allow_autapses: autapses, allow_multapses: multapses, weight: weight?, delay: delay? })
+}
+
+fn read_record(node: &Node, path: &str, ck: &mut Checker<'_>, names: &[&str], pops: &[Option<PopulationSpec>], dt: f64) -> Option<RecordSpec> {
+    let before = ck.diags.len();
+    let t = ck.table(node, path, &["population", "neurons", "spikes", "state", "interval"])?;
+    let pn = ck.required(t, node, path, "population")?;
+    let pp = join(path, "population");
+    let name = ck.string(pn, &pp)?;
+    let population = population_ref(name, pn, &pp, ck, names)?;
+    let spec = pops[population].as_ref();
+    let neurons = match get(t, "neurons") {
+        None => None,
+        Some(e) => read_neuron_indices(&e.value, &join(path, "neurons"), ck, spec.map(|p| p.size)),
+    };
+    let spikes = match get(t, "spikes") {
+        None => true,
+        Some(e) => ck.boolean(&e.value, &join(path, "spikes")).unwrap_or(false),
+    };
+    let mut state = Vec::new();
+    if let Some(e) = get(t, "state") {
+        let sp = join(path, "state");
+        match &e.value.kind {
+            NodeKind::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let ip = format!("{sp}[{i}]");
+                    if let (Some(v), Some(p)) = (ck.string(item, &ip), spec) {
+                        match p.model.state_index(v) {
+                            Some(idx) if !state.contains(&idx) => state.push(idx),
+                            Some(_) => ck.error(&item.span, &ip, format!("`{v}` listed twice"), None),
+                            None => {
+                                let allowed: Vec<&str> = p.model.state().iter().map(|s| s.name).collect();
+                                ck.error(&item.span, &ip, format!("`{v}` is not a state variable of {}", p.model.name()), Some(suggest(v, &allowed)));
+                            }
+                        }
+                    }
+                }
+            }
+            _ => ck.expected(&e.value, &sp, "an array of state variable names"),
+        }
+    }
+    let interval = match get(t, "interval") {
+        None => Some(dt),
+        Some(e) => {
+            let ip = join(path, "interval");
+            grid_time(ck, &e.value, &ip, dt).and_then(|v| {
+                if v <= 0.0 || v.is_infinite() {
+                    ck.error(&e.value.span, &ip, format!("must be a positive multiple of dt, got {v}"), None);
+                    None
+                } else {
+                    Some(v)
+                }
+            })
+        }
+    };
+    if !spikes && state.is_empty() {
+        ck.error(&node.span, path, "records nothing", Some("set `spikes = true` or list `state` variables".into()));
+    }
+    if ck.diags.len() > before {
+        return None;
+    }
+    Some(RecordSpec { selection: NeuronSelection { population, neurons }, spikes, state, interval: interval? })
+}

@@ -1,0 +1,233 @@
+//! The validated, typed form of a description.
+
+use crate::models::ModelKind;
+use serde::Serialize;
+
+/// A validated network description, ready to be built.
+#[derive(Debug, Clone, Serialize)]
+pub struct Description {
+    /// The file it came from (or `<string>`), for messages.
+    pub source: String,
+    /// Global settings.
+    pub network: NetworkSpec,
+    /// Populations in file order; neuron ids are laid out in this order.
+    pub populations: Vec<PopulationSpec>,
+    /// External inputs.
+    pub stimuli: Vec<StimulusSpec>,
+    /// Connections between populations.
+    pub projections: Vec<ProjectionSpec>,
+    /// What to record.
+    pub records: Vec<RecordSpec>,
+    /// How long to simulate.
+    pub run: RunSpec,
+}
+
+/// `[network]`.
+#[derive(Debug, Clone, Serialize)]
+pub struct NetworkSpec {
+    /// Simulation step in ms.
+    pub dt: f64,
+    /// Seed of every random stream.
+    pub seed: u64,
+}
+
+/// A population of identical neurons.
+#[derive(Debug, Clone, Serialize)]
+pub struct PopulationSpec {
+    /// Its name.
+    pub name: String,
+    /// Its model.
+    pub model: ModelKind,
+    /// Number of neurons.
+    pub size: usize,
+    /// Full parameter vector in [`ModelKind::params`] order (defaults filled in).
+    pub params: Vec<f64>,
+    /// Initial value of each state variable, in [`ModelKind::state`] order;
+    /// `None` means the model's default.
+    pub init: Vec<Option<Dist>>,
+}
+
+/// A number or a random distribution of numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dist {
+    /// Always this value.
+    Constant(f64),
+    /// Uniform on [low, high).
+    Uniform {
+        /// Lower bound.
+        low: f64,
+        /// Upper bound.
+        high: f64,
+    },
+    /// Normal.
+    Normal {
+        /// Mean.
+        mean: f64,
+        /// Standard deviation.
+        std: f64,
+    },
+    /// Normal, redrawn until inside [min, max] (a truncated normal, as NEST's `redraw`).
+    NormalClipped {
+        /// Mean.
+        mean: f64,
+        /// Standard deviation.
+        std: f64,
+        /// Lower bound (may be -inf).
+        min: f64,
+        /// Upper bound (may be +inf).
+        max: f64,
+    },
+    /// exp(N(mu, sigma)), as NEST's `lognormal(mean=mu, std=sigma)`.
+    Lognormal {
+        /// Mean of the underlying normal.
+        mu: f64,
+        /// Standard deviation of the underlying normal.
+        sigma: f64,
+    },
+}
+
+impl Dist {
+    /// The smallest and largest value it can take.
+    pub fn bounds(&self) -> (f64, f64) {
+        match *self {
+            Dist::Constant(v) => (v, v),
+            Dist::Uniform { low, high } => (low, high),
+            Dist::Normal { .. } => (f64::NEG_INFINITY, f64::INFINITY),
+            Dist::NormalClipped { min, max, .. } => (min, max),
+            Dist::Lognormal { .. } => (0.0, f64::INFINITY),
+        }
+    }
+}
+
+/// A selection of neurons of one population.
+#[derive(Debug, Clone, Serialize)]
+pub struct NeuronSelection {
+    /// Index into [`Description::populations`].
+    pub population: usize,
+    /// Local neuron indices; `None` is the whole population.
+    pub neurons: Option<Vec<u32>>,
+}
+
+/// An external input.
+#[derive(Debug, Clone, Serialize)]
+pub struct StimulusSpec {
+    /// What it is.
+    pub kind: StimulusKind,
+    /// Which neurons receive it, in order (a per-neuron list follows this order).
+    pub targets: Vec<NeuronSelection>,
+    /// Weight of each spike (spike stimuli) in the target model's weight unit.
+    pub weight: Dist,
+    /// Delay in ms (rounded to steps as documented).
+    pub delay: Dist,
+    /// Active from this time (ms).
+    pub start: f64,
+    /// Active until this time (ms), `inf` for the whole run.
+    pub stop: f64,
+}
+
+/// The kinds of stimulus.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StimulusKind {
+    /// An independent Poisson spike train per target neuron.
+    Poisson {
+        /// Rate in Hz.
+        rate: f64,
+    },
+    /// A constant current in pA.
+    Dc {
+        /// Amplitude in pA.
+        amplitude: f64,
+    },
+    /// A piecewise-constant current in pA.
+    StepCurrent {
+        /// Switch times in ms, increasing.
+        times: Vec<f64>,
+        /// Amplitudes in pA from each switch time on.
+        amplitudes: Vec<f64>,
+    },
+    /// Spikes at given times: one list per target neuron.
+    SpikeTimes {
+        /// Spike times in ms per target neuron (a single list when shared).
+        per_neuron: Vec<Vec<f64>>,
+        /// Whether one list is shared by all targets.
+        shared: bool,
+    },
+}
+
+impl StimulusKind {
+    /// Whether it sends spikes (and so has weight and delay).
+    pub fn is_spiking(&self) -> bool {
+        matches!(self, Self::Poisson { .. } | Self::SpikeTimes { .. })
+    }
+}
+
+/// A connection rule, as NEST's.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "rule")]
+pub enum ConnectRule {
+    /// Every source to every target.
+    AllToAll,
+    /// Source i to target i.
+    OneToOne,
+    /// Each pair independently with probability p.
+    FixedProbability {
+        /// Probability.
+        p: f64,
+    },
+    /// Each target gets exactly this many sources.
+    FixedIndegree {
+        /// In-degree.
+        indegree: u64,
+    },
+    /// Each source gets exactly this many targets.
+    FixedOutdegree {
+        /// Out-degree.
+        outdegree: u64,
+    },
+    /// Exactly this many connections, pairs drawn uniformly.
+    FixedTotalNumber {
+        /// Number of connections.
+        n: u64,
+    },
+}
+
+/// A projection from one set of populations onto another.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProjectionSpec {
+    /// Source populations (their union, in this order).
+    pub from: Vec<usize>,
+    /// Target populations (their union, in this order).
+    pub to: Vec<usize>,
+    /// Connection rule.
+    pub rule: ConnectRule,
+    /// Whether a neuron may connect to itself.
+    pub allow_autapses: bool,
+    /// Whether a pair may be connected more than once.
+    pub allow_multapses: bool,
+    /// Weight; its sign makes a synapse excitatory or inhibitory.
+    pub weight: Dist,
+    /// Delay in ms.
+    pub delay: Dist,
+}
+
+/// A recording request.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordSpec {
+    /// Which neurons.
+    pub selection: NeuronSelection,
+    /// Record their spikes.
+    pub spikes: bool,
+    /// State variables (indices into the model's state list) to sample.
+    pub state: Vec<usize>,
+    /// Sampling interval in ms.
+    pub interval: f64,
+}
+
+/// `[run]`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSpec {
+    /// Simulated time in ms.
+    pub duration: f64,
+}

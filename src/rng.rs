@@ -1,0 +1,253 @@
+//! Counter-based random numbers: Philox4x32-10 (Salmon et al., SC'11).
+//!
+//! Every random number renshaw draws is a pure function of
+//! `(seed, stream, entity, counter)`, so results do not depend on thread
+//! scheduling or on the backend: the GPU kernels compute the same function
+//! (`shaders/shared/philox.wgsl` will hold its twin).
+
+/// Purposes of random streams; the top byte of a stream id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Purpose {
+    /// Initial state of a population's neurons.
+    Init = 1,
+    /// Which pairs a projection connects.
+    Connect = 2,
+    /// Weights of a projection's synapses.
+    Weight = 3,
+    /// Delays of a projection's synapses.
+    Delay = 4,
+    /// Weights and delays of a stimulus' connections.
+    StimulusSynapse = 5,
+    /// Poisson spike counts.
+    Poisson = 6,
+}
+
+/// A stream id: purpose in the top byte, the object's index below.
+pub fn stream_id(purpose: Purpose, index: usize) -> u32 {
+    ((purpose as u32) << 24) | (index as u32 & 0x00FF_FFFF)
+}
+
+const M0: u32 = 0xD251_1F53;
+const M1: u32 = 0xCD9E_8D57;
+const W0: u32 = 0x9E37_79B9;
+const W1: u32 = 0xBB67_AE85;
+
+/// One Philox4x32-10 block: 4 random words from a 4-word counter and 2-word key.
+#[inline]
+pub fn philox4x32_10(mut ctr: [u32; 4], mut key: [u32; 2]) -> [u32; 4] {
+    for round in 0..10 {
+        if round > 0 {
+            key[0] = key[0].wrapping_add(W0);
+            key[1] = key[1].wrapping_add(W1);
+        }
+        let p0 = (M0 as u64) * (ctr[0] as u64);
+        let p1 = (M1 as u64) * (ctr[2] as u64);
+        let (hi0, lo0) = ((p0 >> 32) as u32, p0 as u32);
+        let (hi1, lo1) = ((p1 >> 32) as u32, p1 as u32);
+        ctr = [hi1 ^ ctr[1] ^ key[0], lo1, hi0 ^ ctr[3] ^ key[1], lo0];
+    }
+    ctr
+}
+
+/// The block for `(seed, stream, entity, counter)`.
+#[inline]
+pub fn block(seed: u64, stream: u32, entity: u32, counter: u64) -> [u32; 4] {
+    philox4x32_10(
+        [counter as u32, (counter >> 32) as u32, entity, stream],
+        [seed as u32, (seed >> 32) as u32],
+    )
+}
+
+/// A uniform double in [0, 1) from two words (53 random bits).
+#[inline]
+pub fn u01(a: u32, b: u32) -> f64 {
+    let bits = ((a as u64) << 21) ^ (b as u64 >> 11);
+    (bits & ((1u64 << 53) - 1)) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+/// A sequential reader of one `(seed, stream, entity)` stream.
+#[derive(Debug, Clone)]
+pub struct Stream {
+    seed: u64,
+    stream: u32,
+    entity: u32,
+    counter: u64,
+    buf: [u32; 4],
+    used: usize,
+}
+
+impl Stream {
+    /// Opens a stream at counter 0.
+    pub fn new(seed: u64, stream: u32, entity: u32) -> Self {
+        Self::at(seed, stream, entity, 0)
+    }
+
+    /// Opens a stream at a given block counter.
+    pub fn at(seed: u64, stream: u32, entity: u32, counter: u64) -> Self {
+        Self {
+            seed,
+            stream,
+            entity,
+            counter,
+            buf: [0; 4],
+            used: 4,
+        }
+    }
+
+    /// The next 32 random bits.
+    #[inline]
+    pub fn next_u32(&mut self) -> u32 {
+        if self.used == 4 {
+            self.buf = block(self.seed, self.stream, self.entity, self.counter);
+            self.counter += 1;
+            self.used = 0;
+        }
+        let v = self.buf[self.used];
+        self.used += 1;
+        v
+    }
+
+    /// A uniform double in [0, 1).
+    #[inline]
+    pub fn uniform(&mut self) -> f64 {
+        let a = self.next_u32();
+        let b = self.next_u32();
+        u01(a, b)
+    }
+
+    /// A uniform integer in [0, n) (multiply-shift; bias below 2^-32 n).
+    #[inline]
+    pub fn below(&mut self, n: u64) -> u64 {
+        let r = ((self.next_u32() as u64) << 32) | self.next_u32() as u64;
+        ((r as u128 * n as u128) >> 64) as u64
+    }
+
+    /// A standard normal deviate (Box–Muller, one of the pair).
+    #[inline]
+    pub fn normal(&mut self) -> f64 {
+        let u1 = 1.0 - self.uniform(); // (0, 1]: ln is finite
+        let u2 = self.uniform();
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+}
+
+/// Precomputed constants of a Poisson deviate with mean `lambda`, drawn by
+/// inversion in pieces of mean at most [`POISSON_PIECE`] so that `exp(-mean)`
+/// never underflows. The host computes the exponentials once (the GPU kernel
+/// reads the same numbers), so the per-step draw needs no transcendentals.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PoissonParams {
+    /// Number of whole pieces of mean `POISSON_PIECE`.
+    pub pieces: u32,
+    /// Mean of the last, partial piece.
+    pub rest: f64,
+    /// exp(-rest).
+    pub exp_rest: f64,
+    /// exp(-POISSON_PIECE).
+    pub exp_piece: f64,
+}
+
+impl PoissonParams {
+    /// The constants for mean `lambda` >= 0.
+    pub fn new(lambda: f64) -> Self {
+        let pieces = (lambda / POISSON_PIECE).floor();
+        let rest = lambda - pieces * POISSON_PIECE;
+        Self {
+            pieces: pieces as u32,
+            rest,
+            exp_rest: (-rest).exp(),
+            exp_piece: (-POISSON_PIECE).exp(),
+        }
+    }
+}
+
+/// One inversion draw of mean `mean`, given `exp(-mean)`.
+#[inline]
+fn poisson_inversion(stream: &mut Stream, mean: f64, exp_minus_mean: f64) -> u32 {
+    let u = stream.uniform();
+    let mut p = exp_minus_mean;
+    let mut cdf = p;
+    let mut k = 0u32;
+    // The cap only matters when rounding leaves cdf just below u far out in
+    // the tail, where the probability left is below 1e-300.
+    while u > cdf && k < 1000 {
+        k += 1;
+        p *= mean / k as f64;
+        cdf += p;
+    }
+    k
+}
+
+/// A Poisson deviate.
+#[inline]
+pub fn poisson(stream: &mut Stream, params: &PoissonParams) -> u32 {
+    let mut k = 0;
+    for _ in 0..params.pieces {
+        k += poisson_inversion(stream, POISSON_PIECE, params.exp_piece);
+    }
+    if params.rest > 0.0 {
+        k += poisson_inversion(stream, params.rest, params.exp_rest);
+    }
+    k
+}
+
+/// The largest mean drawn by one inversion in [`poisson`].
+pub const POISSON_PIECE: f64 = 16.0;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Known-answer vectors of Random123's philox4x32-10.
+    #[test]
+    fn philox_known_answers() {
+        assert_eq!(
+            philox4x32_10([0; 4], [0; 2]),
+            [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]
+        );
+        assert_eq!(
+            philox4x32_10([u32::MAX; 4], [u32::MAX; 2]),
+            [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd]
+        );
+        assert_eq!(
+            philox4x32_10(
+                [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344],
+                [0xa4093822, 0x299f31d0]
+            ),
+            [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1]
+        );
+    }
+
+    #[test]
+    fn uniform_and_normal_moments() {
+        let mut s = Stream::new(7, 1, 2);
+        let n = 200_000;
+        let (mut m, mut v) = (0.0, 0.0);
+        for _ in 0..n {
+            let x = s.normal();
+            m += x;
+            v += x * x;
+        }
+        m /= n as f64;
+        v = v / n as f64 - m * m;
+        assert!(m.abs() < 0.01, "mean {m}");
+        assert!((v - 1.0).abs() < 0.02, "var {v}");
+        let u: f64 = (0..n).map(|_| s.uniform()).sum::<f64>() / n as f64;
+        assert!((u - 0.5).abs() < 0.005);
+    }
+
+    #[test]
+    fn poisson_mean_and_variance() {
+        for lambda in [0.3, 2.0, 32.0, 40.0] {
+            let mut s = Stream::new(1, 2, 3);
+            let params = PoissonParams::new(lambda);
+            let n = 100_000;
+            let xs: Vec<f64> = (0..n).map(|_| poisson(&mut s, &params) as f64).collect();
+            let m = xs.iter().sum::<f64>() / n as f64;
+            let v = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n as f64;
+            assert!((m - lambda).abs() < 0.02 * lambda.max(1.0), "lambda {lambda}: mean {m}");
+            assert!((v - lambda).abs() < 0.05 * lambda.max(1.0), "lambda {lambda}: var {v}");
+        }
+    }
+}
