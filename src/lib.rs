@@ -1,6 +1,14 @@
 //! renshaw: a spiking neural network simulator.
-pub mod description;
-pub mod models;
-pub mod time;
+//!
+//! A description (TOML or JSON) is validated ([`description`]), built into
+//! flat arrays ([`build`]), and simulated by an [`engine`]; [`simulation`]
+//! runs the whole path and writes [`output`]. See ARCHITECTURE.md.
+
 pub mod build;
+pub mod description;
+pub mod engine;
+pub mod models;
+pub mod output;
 pub mod rng;
+pub mod simulation;
+pub mod time;

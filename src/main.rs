@@ -1,1 +1,130 @@
-fn main(){}
+//! The `renshaw` command line: a thin layer over the library.
+
+use clap::{Parser, Subcommand};
+use renshaw::description;
+use renshaw::models::ModelKind;
+use renshaw::simulation::{run_file, Backend, RunError, RunOptions};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "renshaw", version, about = "Spiking neural network simulator with NEST's LIF models")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate, build and simulate a description; write .npy recordings and summary.json.
+    Run {
+        /// Description file (.toml or .json).
+        file: PathBuf,
+        /// Output directory (default: runs/<file stem>).
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+        /// Engine to run on.
+        #[arg(long, value_enum, default_value_t = Backend::Auto)]
+        backend: Backend,
+        /// CPU threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Do not print progress.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Check descriptions and print every problem found.
+    Validate {
+        /// Description files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// List the neuron models with their parameters, defaults and state variables.
+    Models {
+        /// Only this model.
+        name: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { file, out, backend, threads, quiet } => {
+            if threads == Some(0) {
+                eprintln!("error: --threads must be at least 1");
+                return ExitCode::from(2);
+            }
+            let out_dir = out.unwrap_or_else(|| {
+                PathBuf::from("runs").join(file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into()))
+            });
+            let opts = RunOptions { backend, threads, out_dir: Some(out_dir.clone()), keep_in_memory: false, progress: !quiet, ..Default::default() };
+            match run_file(&file, &opts) {
+                Ok(output) => {
+                    let s = &output.summary;
+                    println!("{}: {} neurons, {} synapses, {} ms on {}", s.description, s.neurons, s.synapses, s.duration_ms, s.backend);
+                    println!(
+                        "build {:.3} s, simulate {:.3} s (real-time factor {:.3})",
+                        s.timings.build_s, s.timings.simulate_s, s.timings.real_time_factor
+                    );
+                    println!("{:<16} {:>14} {:>10} {:>12} {:>8}", "population", "model", "size", "rate (Hz)", "CV ISI");
+                    for (name, p) in &s.populations {
+                        let cv = p.cv_isi.map_or("-".to_string(), |c| format!("{c:.3}"));
+                        println!("{:<16} {:>14} {:>10} {:>12.3} {:>8}", name, p.model, p.size, p.rate_hz, cv);
+                    }
+                    println!("output in {}", out_dir.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => report(e),
+            }
+        }
+        Command::Validate { files } => {
+            let mut failed = false;
+            for f in files {
+                match description::load(&f) {
+                    Ok(d) => {
+                        let n: usize = d.populations.iter().map(|p| p.size).sum();
+                        println!("{}: ok ({} populations, {n} neurons, {} projections, {} stimuli)", f.display(), d.populations.len(), d.projections.len(), d.stimuli.len());
+                    }
+                    Err(e) => {
+                        eprintln!("{e}");
+                        failed = true;
+                    }
+                }
+            }
+            if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+        }
+        Command::Models { name } => {
+            let models: Vec<ModelKind> = match name {
+                None => ModelKind::ALL.to_vec(),
+                Some(n) => match ModelKind::from_name(&n) {
+                    Some(m) => vec![m],
+                    None => {
+                        let all: Vec<&str> = ModelKind::ALL.iter().map(|m| m.name()).collect();
+                        eprintln!("error: unknown model `{n}`; models: {}", all.join(", "));
+                        return ExitCode::from(2);
+                    }
+                },
+            };
+            for m in models {
+                println!("{} (synaptic weights in {})", m.name(), m.weight_unit());
+                println!("  parameters:");
+                for p in m.params() {
+                    println!("    {:<18} {:>10} {:<5} {}", p.name, p.default, p.unit, p.doc);
+                }
+                println!("  state variables:");
+                for s in m.state() {
+                    println!("    {:<18} {:<5} {}", s.name, s.unit, s.doc);
+                }
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn report(e: RunError) -> ExitCode {
+    match &e {
+        RunError::Description(_) => eprintln!("{e}"),
+        _ => eprintln!("error: {e}"),
+    }
+    ExitCode::FAILURE
+}

@@ -482,7 +482,7 @@ fn read_run(top: &[Entry], ck: &mut Checker<'_>, dt: f64) -> Option<f64> {
 fn read_populations(raw: &[RawPopulation<'_>], ck: &mut Checker<'_>, names: &[&str]) -> Vec<Option<PopulationSpec>> {
     // The chain of tables that define each population, base first.
     let mut chains: Vec<Option<Vec<usize>>> = Vec::with_capacity(raw.len());
-    for (i, r) in raw.iter().enumerate() {
+    for i in 0..raw.len() {
         let mut chain = vec![i];
         let mut current = i;
         let mut ok = true;
@@ -821,7 +821,7 @@ fn read_stimulus(node: &Node, path: &str, ck: &mut Checker<'_>, names: &[&str], 
         }
     }
     let mut weight = Some(Dist::Constant(0.0));
-    let mut delay = Some(Dist::Constant(dt));
+    let mut delay: Option<Dist>;
     let kind = match kind {
         "poisson" => {
             let rate = ck.required(t, node, path, "rate").and_then(|n| {

@@ -1,0 +1,60 @@
+//! The engine interface shared by the backends.
+//!
+//! An engine owns the state of a built [`Network`] and advances it by whole
+//! steps. It hands back what the recorders asked for in [`Chunk`]s, so that a
+//! backend can keep spikes on its device and return them in batches.
+
+pub mod cpu;
+
+use crate::build::Network;
+
+/// A spike: neuron `neuron` fired in the step that ends at `stamp * dt`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Spike {
+    /// Step count at the end of the step in which the threshold was crossed.
+    pub stamp: u64,
+    /// Global neuron id.
+    pub neuron: u32,
+}
+
+/// Sampled state of one recorder at one time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// Index of the recorder in [`Network::recorders`].
+    pub recorder: usize,
+    /// Time of the sample in steps (state after the step ending there).
+    pub stamp: u64,
+    /// Values, variable-major: for each sampled variable, one per recorded neuron.
+    pub values: Vec<f64>,
+}
+
+/// What one call of [`Engine::advance`] produced.
+#[derive(Debug, Clone, Default)]
+pub struct Chunk {
+    /// Spikes of recorded neurons, ordered by stamp, then neuron.
+    pub spikes: Vec<Spike>,
+    /// Samples, ordered by stamp, then recorder.
+    pub samples: Vec<Sample>,
+}
+
+/// A failure inside an engine.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The backend could not be used.
+    #[error("{0}")]
+    Backend(String),
+}
+
+/// A simulation backend.
+pub trait Engine {
+    /// The backend's name and the device it runs on.
+    fn describe(&self) -> String;
+    /// The network being simulated.
+    fn network(&self) -> &Network;
+    /// Steps simulated so far.
+    fn current_step(&self) -> u64;
+    /// Advances by `steps` steps, appending recorded output to `out`.
+    fn advance(&mut self, steps: u64, out: &mut Chunk) -> Result<(), EngineError>;
+    /// Spike count of every neuron so far (recorded or not).
+    fn spike_counts(&self) -> Vec<u64>;
+}

@@ -1,0 +1,272 @@
+//! Running a description end to end: build, simulate in chunks, stream the
+//! recordings to disk, and write `summary.json`.
+
+use crate::build::{build, BuildError, Network};
+use crate::description::{self, Description, DescriptionErrors};
+use crate::engine::cpu::CpuEngine;
+use crate::engine::{Chunk, Engine, EngineError, Sample, Spike};
+use crate::output::{stats, RecordingWriter};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Which engine to run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum Backend {
+    /// The GPU when one is usable, else the CPU engine (and say so).
+    #[default]
+    Auto,
+    /// The multithreaded CPU engine.
+    Cpu,
+    /// A GPU adapter through wgpu.
+    Gpu,
+}
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Backend.
+    pub backend: Backend,
+    /// CPU threads (`None`: all cores).
+    pub threads: Option<usize>,
+    /// Directory for `.npy` files and `summary.json` (`None`: keep results in memory only).
+    pub out_dir: Option<PathBuf>,
+    /// Steps per engine call (how often output reaches the disk).
+    pub chunk_steps: u64,
+    /// Keep recorded spikes and samples in memory (for embedding and tests).
+    pub keep_in_memory: bool,
+    /// Print progress to stderr.
+    pub progress: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self { backend: Backend::Auto, threads: None, out_dir: None, chunk_steps: 1000, keep_in_memory: true, progress: false }
+    }
+}
+
+/// Everything that can go wrong in a run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The description is invalid.
+    #[error("{0}")]
+    Description(#[from] DescriptionErrors),
+    /// The network could not be built.
+    #[error("{0}")]
+    Build(#[from] BuildError),
+    /// The engine failed.
+    #[error("{0}")]
+    Engine(#[from] EngineError),
+    /// Output could not be written.
+    #[error("cannot write output to {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Per-population results in `summary.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PopulationSummary {
+    /// Model name.
+    pub model: &'static str,
+    /// Number of neurons.
+    pub size: u32,
+    /// Spikes of all its neurons.
+    pub spikes: u64,
+    /// Mean rate over all its neurons, Hz.
+    pub rate_hz: f64,
+    /// Mean CV of ISI over its spike-recorded neurons with >= 3 spikes.
+    pub cv_isi: Option<f64>,
+}
+
+/// Timings in `summary.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Timings {
+    /// Validation and parsing, s.
+    pub parse_s: f64,
+    /// Building the network, s.
+    pub build_s: f64,
+    /// Simulation loop including output, s.
+    pub simulate_s: f64,
+    /// Wall time per simulated time.
+    pub real_time_factor: f64,
+}
+
+/// The content of `summary.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// renshaw's version.
+    pub renshaw_version: &'static str,
+    /// The description file.
+    pub description: String,
+    /// Backend that ran it.
+    pub backend: String,
+    /// Step, ms.
+    pub dt: f64,
+    /// Seed.
+    pub seed: u64,
+    /// Simulated time, ms.
+    pub duration_ms: f64,
+    /// Neurons.
+    pub neurons: usize,
+    /// Recurrent synapses.
+    pub synapses: usize,
+    /// Per population, by name.
+    pub populations: BTreeMap<String, PopulationSummary>,
+    /// Timings.
+    pub timings: Timings,
+    /// Files written (relative to the output directory).
+    pub files: Vec<String>,
+}
+
+/// What a run returns.
+#[derive(Debug)]
+pub struct RunOutput {
+    /// The summary (also in `summary.json` when writing to disk).
+    pub summary: Summary,
+    /// Recorded spikes, if kept in memory.
+    pub spikes: Vec<Spike>,
+    /// Recorded samples, if kept in memory.
+    pub samples: Vec<Sample>,
+    /// The built network.
+    pub network: Arc<Network>,
+}
+
+impl RunOutput {
+    /// Recorded spike times (ms) of one population's neuron (local index).
+    pub fn spike_times(&self, population: &str, neuron: u32) -> Vec<f64> {
+        let p = self.network.populations.iter().find(|p| p.name == population).expect("population exists");
+        let g = p.offset + neuron;
+        self.spikes.iter().filter(|s| s.neuron == g).map(|s| s.stamp as f64 * self.network.dt).collect()
+    }
+}
+
+/// Loads, builds and runs a description file.
+pub fn run_file(path: &Path, opts: &RunOptions) -> Result<RunOutput, RunError> {
+    let t0 = Instant::now();
+    let desc = description::load(path)?;
+    run_description(&desc, opts, t0.elapsed().as_secs_f64())
+}
+
+/// Picks the engine for a backend choice.
+pub fn make_engine(net: Arc<Network>, opts: &RunOptions) -> Result<Box<dyn Engine>, RunError> {
+    match opts.backend {
+        Backend::Cpu => Ok(Box::new(CpuEngine::new(net, opts.threads)?)),
+        Backend::Auto => {
+            if opts.progress {
+                eprintln!("renshaw: no GPU backend in this build; running on the CPU engine");
+            }
+            Ok(Box::new(CpuEngine::new(net, opts.threads)?))
+        }
+        Backend::Gpu => Err(EngineError::Backend(
+            "the GPU backend is not available in this version of renshaw; use --backend cpu".into(),
+        )
+        .into()),
+    }
+}
+
+/// Builds and runs a validated description.
+pub fn run_description(desc: &Description, opts: &RunOptions, parse_s: f64) -> Result<RunOutput, RunError> {
+    let t_build = Instant::now();
+    let net = Arc::new(build(desc)?);
+    let build_s = t_build.elapsed().as_secs_f64();
+    let mut engine = make_engine(Arc::clone(&net), opts)?;
+
+    let io_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| RunError::Io { path, source }
+    };
+    let mut writer = match &opts.out_dir {
+        Some(dir) => Some(RecordingWriter::create(&net, dir).map_err(io_err(dir))?),
+        None => None,
+    };
+    let t_sim = Instant::now();
+    let mut kept = Chunk::default();
+    // Spike times per recorded neuron for the CV of ISI.
+    let mut trains: BTreeMap<u32, Vec<f64>> = BTreeMap::new();
+    let mut recorded_by_pop = vec![false; net.populations.len()];
+    for r in net.recorders.iter().filter(|r| r.spikes) {
+        recorded_by_pop[r.population] = true;
+    }
+    let mut done = 0;
+    while done < net.steps {
+        let n = opts.chunk_steps.max(1).min(net.steps - done);
+        let mut chunk = Chunk::default();
+        let result = engine.advance(n, &mut chunk);
+        // Whatever was simulated reaches the disk before an error is reported.
+        if let (Some(w), Some(dir)) = (writer.as_mut(), &opts.out_dir) {
+            w.write(&chunk).map_err(io_err(dir))?;
+        }
+        result?;
+        for s in &chunk.spikes {
+            trains.entry(s.neuron).or_default().push(s.stamp as f64 * net.dt);
+        }
+        if opts.keep_in_memory {
+            kept.spikes.extend_from_slice(&chunk.spikes);
+            kept.samples.extend(chunk.samples);
+        }
+        done += n;
+        if opts.progress {
+            eprint!("\rsimulated {:.1} / {:.1} ms", done as f64 * net.dt, net.steps as f64 * net.dt);
+        }
+    }
+    if opts.progress {
+        eprintln!();
+    }
+    let simulate_s = t_sim.elapsed().as_secs_f64();
+    let duration_ms = net.steps as f64 * net.dt;
+    let counts = engine.spike_counts();
+    let mut populations = BTreeMap::new();
+    for (pi, p) in net.populations.iter().enumerate() {
+        let range = p.offset as usize..(p.offset + p.size) as usize;
+        let spikes: u64 = counts[range.clone()].iter().sum();
+        let cv_isi = if recorded_by_pop[pi] {
+            let per: Vec<Vec<f64>> = trains.range(p.offset..p.offset + p.size).map(|(_, t)| t.clone()).collect();
+            stats::mean_cv_isi(&per)
+        } else {
+            None
+        };
+        populations.insert(
+            p.name.clone(),
+            PopulationSummary {
+                model: p.model.name(),
+                size: p.size,
+                spikes,
+                rate_hz: spikes as f64 / p.size as f64 / (duration_ms * 1e-3),
+                cv_isi,
+            },
+        );
+    }
+    let mut files: Vec<String> = writer
+        .as_ref()
+        .map(|w| w.files().iter().filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned())).collect())
+        .unwrap_or_default();
+    if writer.is_some() {
+        files.push("summary.json".into());
+    }
+    let summary = Summary {
+        renshaw_version: env!("CARGO_PKG_VERSION"),
+        description: desc.source.clone(),
+        backend: engine.describe(),
+        dt: net.dt,
+        seed: net.seed,
+        duration_ms,
+        neurons: net.n_neurons,
+        synapses: net.synapses.len(),
+        populations,
+        timings: Timings { parse_s, build_s, simulate_s, real_time_factor: simulate_s / (duration_ms * 1e-3) },
+        files,
+    };
+    if let (Some(w), Some(dir)) = (writer.as_mut(), &opts.out_dir) {
+        w.flush().map_err(io_err(dir))?;
+        let path = dir.join("summary.json");
+        let json = serde_json::to_string_pretty(&summary).expect("summary serializes");
+        std::fs::write(&path, json + "\n").map_err(io_err(&path))?;
+    }
+    Ok(RunOutput { summary, spikes: kept.spikes, samples: kept.samples, network: net })
+}
