@@ -329,10 +329,14 @@ pub fn build(desc: &Description) -> Result<Network, BuildError> {
         if let Some(m) = delays.iter().max() {
             max_delay = max_delay.max(*m as u64);
         }
-        // Devices emit at stamps s (spikes of the step ending at s dt) with
-        // start < s dt <= stop, as NEST's stimulation devices.
-        let first_stamp = round_to_steps(st.start, dt) + 1;
-        let last_stamp = if st.stop.is_finite() { round_to_steps(st.stop, dt) } else { u64::MAX };
+        // Spike devices emit at stamps s (the step ending at s dt) with
+        // start < s dt <= stop; current devices send their value for stamps
+        // with start <= s dt < stop (and s >= 1). Both as NEST's devices.
+        let (first_stamp, last_stamp) = if st.kind.is_spiking() {
+            (round_to_steps(st.start, dt) + 1, if st.stop.is_finite() { round_to_steps(st.stop, dt) } else { u64::MAX })
+        } else {
+            (round_to_steps(st.start, dt).max(1), if st.stop.is_finite() { round_to_steps(st.stop, dt).saturating_sub(1) } else { u64::MAX })
+        };
         match &st.kind {
             StimulusKind::Poisson { rate } => stimuli.push(Stimulus::Poisson {
                 index: k,

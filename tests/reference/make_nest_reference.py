@@ -153,10 +153,11 @@ def run_case(path):
                 sg = nest.Create("spike_generator", params={"spike_times": [float(t) for t in times]})
                 nest.Connect(sg, n, syn_spec=syn)
         elif kind in ("dc", "step_current"):
-            s = st.get("synapse", {})
+            # renshaw's current stimuli take a `delay` (default dt), the
+            # delay of NEST's device connection; the weight stays 1.
             syn = {"synapse_model": "static_synapse",
-                   "weight": check_const(s.get("weight", 1.0), "weight"),
-                   "delay": check_const(s.get("delay", dt), "delay")}
+                   "weight": 1.0,
+                   "delay": check_const(st.get("delay", dt), "delay")}
             if kind == "dc":
                 gp = {"amplitude": float(st["amplitude"])}
                 if "start" in st:
