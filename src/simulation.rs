@@ -193,6 +193,7 @@ pub fn run_description(desc: &Description, opts: &RunOptions, parse_s: f64) -> R
     for r in net.recorders.iter().filter(|r| r.spikes) {
         recorded_by_pop[r.population] = true;
     }
+    let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut done = 0;
     while done < net.steps {
         let n = opts.chunk_steps.max(1).min(net.steps - done);
@@ -211,11 +212,11 @@ pub fn run_description(desc: &Description, opts: &RunOptions, parse_s: f64) -> R
             kept.samples.extend(chunk.samples);
         }
         done += n;
-        if opts.progress {
+        if opts.progress && interactive {
             eprint!("\rsimulated {:.1} / {:.1} ms", done as f64 * net.dt, net.steps as f64 * net.dt);
         }
     }
-    if opts.progress {
+    if opts.progress && interactive {
         eprintln!();
     }
     let simulate_s = t_sim.elapsed().as_secs_f64();
