@@ -3,12 +3,16 @@
 use clap::{Parser, Subcommand};
 use renshaw::description;
 use renshaw::models::ModelKind;
-use renshaw::simulation::{run_file, Backend, RunError, RunOptions};
+use renshaw::simulation::{Backend, RunError, RunOptions, run_file};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "renshaw", version, about = "Spiking neural network simulator with NEST's LIF models")]
+#[command(
+    name = "renshaw",
+    version,
+    about = "Spiking neural network simulator with NEST's LIF models"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -49,27 +53,53 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { file, out, backend, threads, quiet } => {
+        Command::Run {
+            file,
+            out,
+            backend,
+            threads,
+            quiet,
+        } => {
             if threads == Some(0) {
                 eprintln!("error: --threads must be at least 1");
                 return ExitCode::from(2);
             }
             let out_dir = out.unwrap_or_else(|| {
-                PathBuf::from("runs").join(file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into()))
+                PathBuf::from("runs").join(
+                    file.file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| "run".into()),
+                )
             });
-            let opts = RunOptions { backend, threads, out_dir: Some(out_dir.clone()), keep_in_memory: false, progress: !quiet, ..Default::default() };
+            let opts = RunOptions {
+                backend,
+                threads,
+                out_dir: Some(out_dir.clone()),
+                keep_in_memory: false,
+                progress: !quiet,
+                ..Default::default()
+            };
             match run_file(&file, &opts) {
                 Ok(output) => {
                     let s = &output.summary;
-                    println!("{}: {} neurons, {} synapses, {} ms on {}", s.description, s.neurons, s.synapses, s.duration_ms, s.backend);
+                    println!(
+                        "{}: {} neurons, {} synapses, {} ms on {}",
+                        s.description, s.neurons, s.synapses, s.duration_ms, s.backend
+                    );
                     println!(
                         "build {:.3} s, simulate {:.3} s (real-time factor {:.3})",
                         s.timings.build_s, s.timings.simulate_s, s.timings.real_time_factor
                     );
-                    println!("{:<16} {:>14} {:>10} {:>12} {:>8}", "population", "model", "size", "rate (Hz)", "CV ISI");
+                    println!(
+                        "{:<16} {:>14} {:>10} {:>12} {:>8}",
+                        "population", "model", "size", "rate (Hz)", "CV ISI"
+                    );
                     for (name, p) in &s.populations {
                         let cv = p.cv_isi.map_or("-".to_string(), |c| format!("{c:.3}"));
-                        println!("{:<16} {:>14} {:>10} {:>12.3} {:>8}", name, p.model, p.size, p.rate_hz, cv);
+                        println!(
+                            "{:<16} {:>14} {:>10} {:>12.3} {:>8}",
+                            name, p.model, p.size, p.rate_hz, cv
+                        );
                     }
                     println!("output in {}", out_dir.display());
                     ExitCode::SUCCESS
@@ -83,7 +113,13 @@ fn main() -> ExitCode {
                 match description::load(&f) {
                     Ok(d) => {
                         let n: usize = d.populations.iter().map(|p| p.size).sum();
-                        println!("{}: ok ({} populations, {n} neurons, {} projections, {} stimuli)", f.display(), d.populations.len(), d.projections.len(), d.stimuli.len());
+                        println!(
+                            "{}: ok ({} populations, {n} neurons, {} projections, {} stimuli)",
+                            f.display(),
+                            d.populations.len(),
+                            d.projections.len(),
+                            d.stimuli.len()
+                        );
                     }
                     Err(e) => {
                         eprintln!("{e}");
@@ -91,7 +127,11 @@ fn main() -> ExitCode {
                     }
                 }
             }
-            if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+            if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
         }
         Command::Models { name } => {
             let models: Vec<ModelKind> = match name {
@@ -109,7 +149,10 @@ fn main() -> ExitCode {
                 println!("{} (synaptic weights in {})", m.name(), m.weight_unit());
                 println!("  parameters:");
                 for p in m.params() {
-                    println!("    {:<18} {:>10} {:<5} {}", p.name, p.default, p.unit, p.doc);
+                    println!(
+                        "    {:<18} {:>10} {:<5} {}",
+                        p.name, p.default, p.unit, p.doc
+                    );
                 }
                 println!("  state variables:");
                 for s in m.state() {

@@ -134,8 +134,8 @@ impl Stream {
 
 /// Precomputed constants of a Poisson deviate with mean `lambda`, drawn by
 /// inversion in pieces of mean at most [`POISSON_PIECE`] so that `exp(-mean)`
-/// never underflows. The host computes the exponentials once (the GPU kernel
-/// reads the same numbers), so the per-step draw needs no transcendentals.
+/// never underflows. The host computes the exponentials once, so the
+/// per-step draw needs no transcendental function.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PoissonParams {
     /// Number of whole pieces of mean `POISSON_PIECE`.
@@ -162,34 +162,76 @@ impl PoissonParams {
     }
 }
 
-/// One inversion draw of mean `mean`, given `exp(-mean)`.
+/// A uniform f32 in [0, 1) from the top 24 bits of a word (exact on every backend).
 #[inline]
-fn poisson_inversion(stream: &mut Stream, mean: f64, exp_minus_mean: f64) -> u32 {
-    let u = stream.uniform();
+pub fn u01_f32(x: u32) -> f32 {
+    (x >> 8) as f32 * 5.960_464_5e-8_f32
+}
+
+/// One inversion draw, in f32 with multiplications only, so that every
+/// backend computes the same count (twin of `poisson_inversion` in
+/// `shaders/shared/philox.wgsl`).
+#[inline]
+fn poisson_inversion_f32(u: f32, mean: f32, exp_minus_mean: f32, inv_k: &[f32]) -> u32 {
     let mut p = exp_minus_mean;
     let mut cdf = p;
     let mut k = 0u32;
-    // The cap only matters when rounding leaves cdf just below u far out in
-    // the tail, where the probability left is below 1e-300.
-    while u > cdf && k < 1000 {
+    // Beyond k = 63 the remaining mass of a Poisson of mean <= 16 is below 1e-18.
+    while u > cdf && k < 63 {
         k += 1;
-        p *= mean / k as f64;
+        p *= mean;
+        p *= inv_k[k as usize];
         cdf += p;
     }
     k
 }
 
-/// A Poisson deviate.
+/// The Poisson count of one target at one stamp: a pure function of the
+/// seed, the stream, the target and the stamp. Block counter `stamp << 8`,
+/// one word per piece. Twin of `poisson_count` in `shaders/shared/philox.wgsl`.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "mirrors the WGSL function's inputs one to one"
+)]
 #[inline]
-pub fn poisson(stream: &mut Stream, params: &PoissonParams) -> u32 {
+pub fn poisson_f32(
+    seed: u64,
+    stream: u32,
+    target: u32,
+    stamp: u64,
+    pieces: u32,
+    rest: f32,
+    exp_rest: f32,
+    exp_piece: f32,
+    inv_k: &[f32],
+) -> u32 {
+    let mut counter = stamp << 8;
+    let mut words = block(seed, stream, target, counter);
+    let mut used = 0;
     let mut k = 0;
-    for _ in 0..params.pieces {
-        k += poisson_inversion(stream, POISSON_PIECE, params.exp_piece);
-    }
-    if params.rest > 0.0 {
-        k += poisson_inversion(stream, params.rest, params.exp_rest);
+    let n = pieces + u32::from(rest > 0.0);
+    for piece in 0..n {
+        if used == 4 {
+            counter += 1;
+            words = block(seed, stream, target, counter);
+            used = 0;
+        }
+        let u = u01_f32(words[used]);
+        used += 1;
+        k += if piece < pieces {
+            poisson_inversion_f32(u, POISSON_PIECE as f32, exp_piece, inv_k)
+        } else {
+            poisson_inversion_f32(u, rest, exp_rest, inv_k)
+        };
     }
     k
+}
+
+/// The table of 1/k that [`poisson_f32`] multiplies by (index 0 unused).
+pub fn inv_k_table() -> Vec<f32> {
+    (0..64)
+        .map(|k| if k == 0 { 0.0 } else { 1.0 / k as f32 })
+        .collect()
 }
 
 /// The largest mean drawn by one inversion in [`poisson`].
@@ -239,15 +281,35 @@ mod tests {
 
     #[test]
     fn poisson_mean_and_variance() {
-        for lambda in [0.3, 2.0, 32.0, 40.0] {
-            let mut s = Stream::new(1, 2, 3);
-            let params = PoissonParams::new(lambda);
-            let n = 100_000;
-            let xs: Vec<f64> = (0..n).map(|_| poisson(&mut s, &params) as f64).collect();
+        let inv_k = inv_k_table();
+        for lambda in [0.3, 2.0, 16.0, 32.0, 40.0] {
+            let p = PoissonParams::new(lambda);
+            let n = 100_000u64;
+            let xs: Vec<f64> = (0..n)
+                .map(|stamp| {
+                    poisson_f32(
+                        1,
+                        2,
+                        3,
+                        stamp,
+                        p.pieces,
+                        p.rest as f32,
+                        p.exp_rest as f32,
+                        p.exp_piece as f32,
+                        &inv_k,
+                    ) as f64
+                })
+                .collect();
             let m = xs.iter().sum::<f64>() / n as f64;
             let v = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n as f64;
-            assert!((m - lambda).abs() < 0.02 * lambda.max(1.0), "lambda {lambda}: mean {m}");
-            assert!((v - lambda).abs() < 0.05 * lambda.max(1.0), "lambda {lambda}: var {v}");
+            assert!(
+                (m - lambda).abs() < 0.02 * lambda.max(1.0),
+                "lambda {lambda}: mean {m}"
+            );
+            assert!(
+                (v - lambda).abs() < 0.05 * lambda.max(1.0),
+                "lambda {lambda}: var {v}"
+            );
         }
     }
 }

@@ -1,11 +1,11 @@
 //! Running a description end to end: build, simulate in chunks, stream the
 //! recordings to disk, and write `summary.json`.
 
-use crate::build::{build, BuildError, Network};
+use crate::build::{BuildError, Network, build};
 use crate::description::{self, Description, DescriptionErrors};
 use crate::engine::cpu::CpuEngine;
 use crate::engine::{Chunk, Engine, EngineError, Sample, Spike};
-use crate::output::{stats, RecordingWriter};
+use crate::output::{RecordingWriter, stats};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -43,7 +43,14 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        Self { backend: Backend::Auto, threads: None, out_dir: None, chunk_steps: 1000, keep_in_memory: true, progress: false }
+        Self {
+            backend: Backend::Auto,
+            threads: None,
+            out_dir: None,
+            chunk_steps: 1000,
+            keep_in_memory: true,
+            progress: false,
+        }
     }
 }
 
@@ -140,9 +147,18 @@ pub struct RunOutput {
 impl RunOutput {
     /// Recorded spike times (ms) of one population's neuron (local index).
     pub fn spike_times(&self, population: &str, neuron: u32) -> Vec<f64> {
-        let p = self.network.populations.iter().find(|p| p.name == population).expect("population exists");
+        let p = self
+            .network
+            .populations
+            .iter()
+            .find(|p| p.name == population)
+            .expect("population exists");
         let g = p.offset + neuron;
-        self.spikes.iter().filter(|s| s.neuron == g).map(|s| s.stamp as f64 * self.network.dt).collect()
+        self.spikes
+            .iter()
+            .filter(|s| s.neuron == g)
+            .map(|s| s.stamp as f64 * self.network.dt)
+            .collect()
     }
 }
 
@@ -171,7 +187,11 @@ pub fn make_engine(net: Arc<Network>, opts: &RunOptions) -> Result<Box<dyn Engin
 }
 
 /// Builds and runs a validated description.
-pub fn run_description(desc: &Description, opts: &RunOptions, parse_s: f64) -> Result<RunOutput, RunError> {
+pub fn run_description(
+    desc: &Description,
+    opts: &RunOptions,
+    parse_s: f64,
+) -> Result<RunOutput, RunError> {
     let t_build = Instant::now();
     let net = Arc::new(build(desc)?);
     let build_s = t_build.elapsed().as_secs_f64();
@@ -205,7 +225,10 @@ pub fn run_description(desc: &Description, opts: &RunOptions, parse_s: f64) -> R
         }
         result?;
         for s in &chunk.spikes {
-            trains.entry(s.neuron).or_default().push(s.stamp as f64 * net.dt);
+            trains
+                .entry(s.neuron)
+                .or_default()
+                .push(s.stamp as f64 * net.dt);
         }
         if opts.keep_in_memory {
             kept.spikes.extend_from_slice(&chunk.spikes);
@@ -213,7 +236,11 @@ pub fn run_description(desc: &Description, opts: &RunOptions, parse_s: f64) -> R
         }
         done += n;
         if opts.progress && interactive {
-            eprint!("\rsimulated {:.1} / {:.1} ms", done as f64 * net.dt, net.steps as f64 * net.dt);
+            eprint!(
+                "\rsimulated {:.1} / {:.1} ms",
+                done as f64 * net.dt,
+                net.steps as f64 * net.dt
+            );
         }
     }
     if opts.progress && interactive {
@@ -227,7 +254,10 @@ pub fn run_description(desc: &Description, opts: &RunOptions, parse_s: f64) -> R
         let range = p.offset as usize..(p.offset + p.size) as usize;
         let spikes: u64 = counts[range.clone()].iter().sum();
         let cv_isi = if recorded_by_pop[pi] {
-            let per: Vec<Vec<f64>> = trains.range(p.offset..p.offset + p.size).map(|(_, t)| t.clone()).collect();
+            let per: Vec<Vec<f64>> = trains
+                .range(p.offset..p.offset + p.size)
+                .map(|(_, t)| t.clone())
+                .collect();
             stats::mean_cv_isi(&per)
         } else {
             None
@@ -245,7 +275,12 @@ pub fn run_description(desc: &Description, opts: &RunOptions, parse_s: f64) -> R
     }
     let mut files: Vec<String> = writer
         .as_ref()
-        .map(|w| w.files().iter().filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned())).collect())
+        .map(|w| {
+            w.files()
+                .iter()
+                .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .collect()
+        })
         .unwrap_or_default();
     if writer.is_some() {
         files.push("summary.json".into());
@@ -260,7 +295,12 @@ pub fn run_description(desc: &Description, opts: &RunOptions, parse_s: f64) -> R
         neurons: net.n_neurons,
         synapses: net.synapses.len(),
         populations,
-        timings: Timings { parse_s, build_s, simulate_s, real_time_factor: simulate_s / (duration_ms * 1e-3) },
+        timings: Timings {
+            parse_s,
+            build_s,
+            simulate_s,
+            real_time_factor: simulate_s / (duration_ms * 1e-3),
+        },
         files,
     };
     if let (Some(w), Some(dir)) = (writer.as_mut(), &opts.out_dir) {
@@ -269,5 +309,10 @@ pub fn run_description(desc: &Description, opts: &RunOptions, parse_s: f64) -> R
         let json = serde_json::to_string_pretty(&summary).expect("summary serializes");
         std::fs::write(&path, json + "\n").map_err(io_err(&path))?;
     }
-    Ok(RunOutput { summary, spikes: kept.spikes, samples: kept.samples, network: net })
+    Ok(RunOutput {
+        summary,
+        spikes: kept.spikes,
+        samples: kept.samples,
+        network: net,
+    })
 }

@@ -7,7 +7,7 @@
 
 /// The longest delay the engines support, in steps (ring buffers are sized by
 /// the longest delay actually present).
-pub const MAX_DELAY_STEPS: u64 = 1 << 16;
+pub const MAX_DELAY_STEPS: u64 = u16::MAX as u64;
 
 /// Whether `t` ms is (to within rounding error) an integer multiple of `dt`.
 pub fn is_on_grid(t: f64, dt: f64) -> bool {

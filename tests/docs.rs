@@ -1,7 +1,7 @@
 //! Every TOML example in docs/ is a valid description that runs.
 
-use renshaw::description::{parse_str, Format};
-use renshaw::simulation::{run_description, Backend, RunOptions};
+use renshaw::description::{Format, parse_str};
+use renshaw::simulation::{Backend, RunOptions, run_description};
 
 #[test]
 fn every_toml_block_in_the_docs_runs() {
@@ -15,8 +15,13 @@ fn every_toml_block_in_the_docs_runs() {
             let end = body.find("```").expect("closed code block");
             let block = &body[..end];
             let name = format!("{doc} block {checked}");
-            let desc = parse_str(block, Format::Toml, &name).unwrap_or_else(|e| panic!("{name}:\n{e}"));
-            let opts = RunOptions { backend: Backend::Cpu, threads: Some(2), ..Default::default() };
+            let desc =
+                parse_str(block, Format::Toml, &name).unwrap_or_else(|e| panic!("{name}:\n{e}"));
+            let opts = RunOptions {
+                backend: Backend::Cpu,
+                threads: Some(2),
+                ..Default::default()
+            };
             run_description(&desc, &opts, 0.0).unwrap_or_else(|e| panic!("{name}: {e}"));
             checked += 1;
             rest = &body[end + 3..];

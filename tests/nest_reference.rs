@@ -5,7 +5,7 @@
 //! exactly (same steps), the sampled state to the stated tolerances.
 
 use renshaw::description;
-use renshaw::simulation::{run_description, Backend, RunOptions};
+use renshaw::simulation::{Backend, RunOptions, run_description};
 use serde_json::Value;
 use std::path::Path;
 
@@ -20,22 +20,38 @@ fn tolerance(_model: &str, _var: &str) -> f64 {
 
 fn check_case(name: &str) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference");
-    let desc = description::load(&root.join(format!("cases/{name}.toml"))).unwrap_or_else(|e| panic!("{e}"));
-    let reference: Value =
-        serde_json::from_str(&std::fs::read_to_string(root.join(format!("data/{name}.json"))).unwrap()).unwrap();
-    let opts = RunOptions { backend: Backend::Cpu, threads: Some(2), ..Default::default() };
+    let desc = description::load(&root.join(format!("cases/{name}.toml")))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let reference: Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join(format!("data/{name}.json"))).unwrap(),
+    )
+    .unwrap();
+    let opts = RunOptions {
+        backend: Backend::Cpu,
+        threads: Some(2),
+        ..Default::default()
+    };
     let out = run_description(&desc, &opts, 0.0).unwrap();
     let net = &out.network;
     let dt = net.dt;
 
     for (pop_name, spikes) in reference["spikes"].as_object().unwrap() {
-        let pop = net.populations.iter().find(|p| &p.name == pop_name).unwrap();
+        let pop = net
+            .populations
+            .iter()
+            .find(|p| &p.name == pop_name)
+            .unwrap();
         let mut expected: Vec<(u64, u32)> = spikes["times"]
             .as_array()
             .unwrap()
             .iter()
             .zip(spikes["senders"].as_array().unwrap())
-            .map(|(t, s)| ((t.as_f64().unwrap() / dt).round() as u64, s.as_u64().unwrap() as u32))
+            .map(|(t, s)| {
+                (
+                    (t.as_f64().unwrap() / dt).round() as u64,
+                    s.as_u64().unwrap() as u32,
+                )
+            })
             .collect();
         let mut got: Vec<(u64, u32)> = out
             .spikes
@@ -45,8 +61,14 @@ fn check_case(name: &str) {
             .collect();
         expected.sort();
         got.sort();
-        assert_eq!(got, expected, "{name}: spikes of {pop_name} differ from NEST (stamp, neuron)");
-        assert!(!expected.is_empty() || name.contains("sub"), "{name}: reference without spikes for {pop_name}");
+        assert_eq!(
+            got, expected,
+            "{name}: spikes of {pop_name} differ from NEST (stamp, neuron)"
+        );
+        assert!(
+            !expected.is_empty() || name.contains("sub"),
+            "{name}: reference without spikes for {pop_name}"
+        );
     }
 
     let mut compared = 0;
@@ -70,9 +92,11 @@ fn check_case(name: &str) {
             for ((t, s), v) in times.iter().zip(senders).zip(values) {
                 let stamp = (t.as_f64().unwrap() / dt).round() as u64;
                 let sender = s.as_u64().unwrap() as u32 + pop.offset;
-                let sample = out.samples.iter().find(|x| x.recorder == ri && x.stamp == stamp).unwrap_or_else(|| {
-                    panic!("{name}: no sample of {pop_name} at {} ms", t)
-                });
+                let sample = out
+                    .samples
+                    .iter()
+                    .find(|x| x.recorder == ri && x.stamp == stamp)
+                    .unwrap_or_else(|| panic!("{name}: no sample of {pop_name} at {} ms", t));
                 let k = rec.neurons.iter().position(|&g| g == sender).unwrap();
                 let ours = sample.values[column * n + k];
                 let diff = (ours - v.as_f64().unwrap()).abs();
@@ -85,7 +109,11 @@ fn check_case(name: &str) {
                 compared += 1;
             }
             let samples_here = out.samples.iter().filter(|x| x.recorder == ri).count();
-            assert_eq!(samples_here * n, times.len(), "{name}: number of samples of {pop_name}.{var_name}");
+            assert_eq!(
+                samples_here * n,
+                times.len(),
+                "{name}: number of samples of {pop_name}.{var_name}"
+            );
             eprintln!("{name}: {pop_name}.{var_name}: largest |diff| to NEST {worst:.2e}");
         }
     }

@@ -5,7 +5,7 @@
 //! the result does not depend on the number of threads.
 
 use crate::description::{ConnectRule, ProjectionSpec};
-use crate::rng::{stream_id, Purpose, Stream};
+use crate::rng::{Purpose, Stream, stream_id};
 use rayon::prelude::*;
 use std::collections::HashSet;
 
@@ -21,14 +21,43 @@ pub fn expected_count(p: &ProjectionSpec, n_src: u64, n_tgt: u64) -> u64 {
     }
 }
 
+/// Number of distinct (source, target) pairs, less the autapses when they
+/// are not allowed.
+pub fn distinct_pairs(sources: &[u32], targets: &[u32], autapses: bool) -> u64 {
+    let dedup = |x: &[u32]| {
+        let mut v = x.to_vec();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    let (s, t) = (dedup(sources), dedup(targets));
+    let self_pairs = if autapses {
+        0
+    } else {
+        s.iter().filter(|x| t.binary_search(x).is_ok()).count() as u64
+    };
+    s.len() as u64 * t.len() as u64 - self_pairs
+}
+
 /// Draws the (source, target) pairs of projection number `index`.
-pub fn connect(p: &ProjectionSpec, sources: &[u32], targets: &[u32], seed: u64, index: usize) -> Vec<(u32, u32)> {
+pub fn connect(
+    p: &ProjectionSpec,
+    sources: &[u32],
+    targets: &[u32],
+    seed: u64,
+    index: usize,
+) -> Vec<(u32, u32)> {
     let stream = stream_id(Purpose::Connect, index);
     let autapses = p.allow_autapses;
     match p.rule {
         ConnectRule::AllToAll => targets
             .par_iter()
-            .flat_map_iter(|&t| sources.iter().filter(move |&&s| autapses || s != t).map(move |&s| (s, t)))
+            .flat_map_iter(|&t| {
+                sources
+                    .iter()
+                    .filter(move |&&s| autapses || s != t)
+                    .map(move |&s| (s, t))
+            })
             .collect(),
         ConnectRule::OneToOne => sources
             .iter()
@@ -58,9 +87,15 @@ pub fn connect(p: &ProjectionSpec, sources: &[u32], targets: &[u32], seed: u64, 
             .enumerate()
             .flat_map_iter(|(ti, &t)| {
                 let mut rng = Stream::new(seed, stream, ti as u32);
-                draw_k(&mut rng, sources, indegree as usize, if autapses { None } else { Some(t) }, p.allow_multapses)
-                    .into_iter()
-                    .map(move |s| (s, t))
+                draw_k(
+                    &mut rng,
+                    sources,
+                    indegree as usize,
+                    if autapses { None } else { Some(t) },
+                    p.allow_multapses,
+                )
+                .into_iter()
+                .map(move |s| (s, t))
             })
             .collect(),
         ConnectRule::FixedOutdegree { outdegree } => sources
@@ -68,9 +103,15 @@ pub fn connect(p: &ProjectionSpec, sources: &[u32], targets: &[u32], seed: u64, 
             .enumerate()
             .flat_map_iter(|(si, &s)| {
                 let mut rng = Stream::new(seed, stream, si as u32);
-                draw_k(&mut rng, targets, outdegree as usize, if autapses { None } else { Some(s) }, p.allow_multapses)
-                    .into_iter()
-                    .map(move |t| (s, t))
+                draw_k(
+                    &mut rng,
+                    targets,
+                    outdegree as usize,
+                    if autapses { None } else { Some(s) },
+                    p.allow_multapses,
+                )
+                .into_iter()
+                .map(move |t| (s, t))
             })
             .collect(),
         ConnectRule::FixedTotalNumber { n } => {
@@ -95,7 +136,13 @@ pub fn connect(p: &ProjectionSpec, sources: &[u32], targets: &[u32], seed: u64, 
 }
 
 /// Draws `k` of `pool`, never `exclude`, with or without repetition.
-fn draw_k(rng: &mut Stream, pool: &[u32], k: usize, exclude: Option<u32>, multapses: bool) -> Vec<u32> {
+fn draw_k(
+    rng: &mut Stream,
+    pool: &[u32],
+    k: usize,
+    exclude: Option<u32>,
+    multapses: bool,
+) -> Vec<u32> {
     let n = pool.len() as u64;
     let mut out = Vec::with_capacity(k);
     if multapses {
@@ -110,7 +157,11 @@ fn draw_k(rng: &mut Stream, pool: &[u32], k: usize, exclude: Option<u32>, multap
     let available = pool.iter().filter(|&&c| Some(c) != exclude).count();
     if k * 2 > available {
         // Dense: a partial Fisher-Yates shuffle of the candidates.
-        let mut cand: Vec<u32> = pool.iter().copied().filter(|&c| Some(c) != exclude).collect();
+        let mut cand: Vec<u32> = pool
+            .iter()
+            .copied()
+            .filter(|&c| Some(c) != exclude)
+            .collect();
         for i in 0..k {
             let j = i + rng.below((cand.len() - i) as u64) as usize;
             cand.swap(i, j);

@@ -9,7 +9,7 @@ mod connect;
 
 use crate::description::*;
 use crate::models::ModelKind;
-use crate::rng::{stream_id, Purpose, Stream};
+use crate::rng::{Purpose, Stream, stream_id};
 use crate::time::round_to_steps;
 use rayon::prelude::*;
 
@@ -33,7 +33,10 @@ pub struct PopulationLayout {
 impl PopulationLayout {
     /// A parameter by name.
     pub fn param(&self, name: &str) -> f64 {
-        self.params[self.model.param_index(name).expect("parameter of this model")]
+        self.params[self
+            .model
+            .param_index(name)
+            .expect("parameter of this model")]
     }
 }
 
@@ -152,7 +155,8 @@ pub struct Network {
 impl Network {
     /// Population index of a global neuron id.
     pub fn population_of(&self, neuron: u32) -> usize {
-        self.populations.partition_point(|p| p.offset + p.size <= neuron)
+        self.populations
+            .partition_point(|p| p.offset + p.size <= neuron)
     }
 }
 
@@ -160,7 +164,9 @@ impl Network {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum BuildError {
     /// A drawn delay came out below one step.
-    #[error("{what}: a drawn delay of {value} ms rounds to less than one step (dt = {dt} ms); bound the distribution below by dt")]
+    #[error(
+        "{what}: a drawn delay of {value} ms rounds to less than one step (dt = {dt} ms); bound the distribution below by dt"
+    )]
     DelayTooShort {
         /// Which projection or stimulus.
         what: String,
@@ -169,8 +175,37 @@ pub enum BuildError {
         /// The step.
         dt: f64,
     },
+    /// A drawn delay came out longer than the engines can store.
+    #[error(
+        "{what}: a drawn delay of {value} ms is {steps} steps (dt = {dt} ms), more than the {max} steps supported"
+    )]
+    DelayTooLong {
+        /// Which projection or stimulus.
+        what: String,
+        /// The drawn value.
+        value: f64,
+        /// It in steps.
+        steps: u64,
+        /// The longest delay in steps.
+        max: u64,
+        /// The step.
+        dt: f64,
+    },
+    /// `fixed_total_number` without multapses asks for more distinct pairs
+    /// than there are.
+    #[error("{what}: {n} connections without multapses, but only {available} distinct pairs exist")]
+    TooManyConnections {
+        /// Which projection.
+        what: String,
+        /// Connections asked for.
+        n: u64,
+        /// Distinct pairs allowed.
+        available: u64,
+    },
     /// The network is too large for this machine's memory.
-    #[error("{what}: {synapses} synapses would need about {bytes_gib:.1} GiB, more than the {limit_gib:.1} GiB allowed")]
+    #[error(
+        "{what}: {synapses} synapses would need about {bytes_gib:.1} GiB, more than the {limit_gib:.1} GiB allowed"
+    )]
     TooLarge {
         /// Which projection.
         what: String,
@@ -193,7 +228,12 @@ pub fn draw(d: &Dist, s: &mut Stream) -> f64 {
         Dist::Constant(v) => v,
         Dist::Uniform { low, high } => low + (high - low) * s.uniform(),
         Dist::Normal { mean, std } => mean + std * s.normal(),
-        Dist::NormalClipped { mean, std, min, max } => loop {
+        Dist::NormalClipped {
+            mean,
+            std,
+            min,
+            max,
+        } => loop {
             let v = mean + std * s.normal();
             if v >= min && v <= max {
                 break v;
@@ -207,9 +247,19 @@ fn delay_steps(d: &Dist, s: &mut Stream, dt: f64, what: &str) -> Result<u16, Bui
     let v = draw(d, s);
     let steps = round_to_steps(v, dt);
     if steps < 1 {
-        return Err(BuildError::DelayTooShort { what: what.to_string(), value: v, dt });
+        return Err(BuildError::DelayTooShort {
+            what: what.to_string(),
+            value: v,
+            dt,
+        });
     }
-    Ok(steps as u16)
+    u16::try_from(steps).map_err(|_| BuildError::DelayTooLong {
+        what: what.to_string(),
+        value: v,
+        steps,
+        max: u16::MAX as u64,
+        dt,
+    })
 }
 
 /// Builds a validated description.
@@ -230,11 +280,13 @@ pub fn build(desc: &Description) -> Result<Network, BuildError> {
                 Some(d) => (0..p.size)
                     .into_par_iter()
                     .map(|i| {
-                        let mut s = Stream::new(seed, stream_id(Purpose::Init, pi), i as u32);
-                        // Each state variable gets its own part of the neuron's stream.
-                        for _ in 0..var * 1000 {
-                            s.next_u32();
-                        }
+                        // Each state variable starts its own stretch of the neuron's stream.
+                        let mut s = Stream::at(
+                            seed,
+                            stream_id(Purpose::Init, pi),
+                            i as u32,
+                            (var as u64) << 32,
+                        );
                         draw(d, &mut s)
                     })
                     .collect(),
@@ -263,8 +315,26 @@ pub fn build(desc: &Description) -> Result<Network, BuildError> {
     let mut pairs_all: Vec<(u32, u32, f64, u16)> = Vec::new();
     for (k, proj) in desc.projections.iter().enumerate() {
         let what = format!("{}: projections[{k}]", desc.source);
-        let sources: Vec<u32> = proj.from.iter().flat_map(|&p| global(&NeuronSelection { population: p, neurons: None })).collect();
-        let targets: Vec<u32> = proj.to.iter().flat_map(|&p| global(&NeuronSelection { population: p, neurons: None })).collect();
+        let sources: Vec<u32> = proj
+            .from
+            .iter()
+            .flat_map(|&p| {
+                global(&NeuronSelection {
+                    population: p,
+                    neurons: None,
+                })
+            })
+            .collect();
+        let targets: Vec<u32> = proj
+            .to
+            .iter()
+            .flat_map(|&p| {
+                global(&NeuronSelection {
+                    population: p,
+                    neurons: None,
+                })
+            })
+            .collect();
         let expected = connect::expected_count(proj, sources.len() as u64, targets.len() as u64);
         let limit = memory_limit_bytes();
         let bytes = (expected + pairs_all.len() as u64) * BYTES_PER_SYNAPSE;
@@ -276,6 +346,13 @@ pub fn build(desc: &Description) -> Result<Network, BuildError> {
                 limit_gib: limit as f64 / (1u64 << 30) as f64,
             });
         }
+        if let ConnectRule::FixedTotalNumber { n } = proj.rule {
+            let available = connect::distinct_pairs(&sources, &targets, proj.allow_autapses);
+            if !proj.allow_multapses && n > available {
+                // Drawing would never end.
+                return Err(BuildError::TooManyConnections { what, n, available });
+            }
+        }
         let pairs = connect::connect(proj, &sources, &targets, seed, k);
         let ws = stream_id(Purpose::Weight, k);
         let ds = stream_id(Purpose::Delay, k);
@@ -285,7 +362,12 @@ pub fn build(desc: &Description) -> Result<Network, BuildError> {
             .map(|(c, &(src, tgt))| {
                 let mut w = Stream::at(seed, ws, (c as u64 >> 32) as u32, (c as u64) << 20);
                 let mut d = Stream::at(seed, ds, (c as u64 >> 32) as u32, (c as u64) << 20);
-                Ok((src, tgt, draw(&proj.weight, &mut w), delay_steps(&proj.delay, &mut d, dt, &what)?))
+                Ok((
+                    src,
+                    tgt,
+                    draw(&proj.weight, &mut w),
+                    delay_steps(&proj.delay, &mut d, dt, &what)?,
+                ))
             })
             .collect();
         let drawn = drawn?;
@@ -333,9 +415,23 @@ pub fn build(desc: &Description) -> Result<Network, BuildError> {
         // start < s dt <= stop; current devices send their value for stamps
         // with start <= s dt < stop (and s >= 1). Both as NEST's devices.
         let (first_stamp, last_stamp) = if st.kind.is_spiking() {
-            (round_to_steps(st.start, dt) + 1, if st.stop.is_finite() { round_to_steps(st.stop, dt) } else { u64::MAX })
+            (
+                round_to_steps(st.start, dt) + 1,
+                if st.stop.is_finite() {
+                    round_to_steps(st.stop, dt)
+                } else {
+                    u64::MAX
+                },
+            )
         } else {
-            (round_to_steps(st.start, dt).max(1), if st.stop.is_finite() { round_to_steps(st.stop, dt).saturating_sub(1) } else { u64::MAX })
+            (
+                round_to_steps(st.start, dt).max(1),
+                if st.stop.is_finite() {
+                    round_to_steps(st.stop, dt).saturating_sub(1)
+                } else {
+                    u64::MAX
+                },
+            )
         };
         match &st.kind {
             StimulusKind::Poisson { rate } => stimuli.push(Stimulus::Poisson {
@@ -350,20 +446,34 @@ pub fn build(desc: &Description) -> Result<Network, BuildError> {
             StimulusKind::SpikeTimes { per_neuron, shared } => {
                 let mut deliveries = Vec::new();
                 for (i, &t) in targets.iter().enumerate() {
-                    let times = if *shared { &per_neuron[0] } else { &per_neuron[i] };
+                    let times = if *shared {
+                        &per_neuron[0]
+                    } else {
+                        &per_neuron[i]
+                    };
                     for &time in times {
                         let stamp = round_to_steps(time, dt);
                         if stamp < first_stamp || stamp > last_stamp {
                             continue;
                         }
-                        deliveries.push(Delivery { step: stamp - 1 + delays[i] as u64, target: t, weight: weights[i] });
+                        deliveries.push(Delivery {
+                            step: stamp - 1 + delays[i] as u64,
+                            target: t,
+                            weight: weights[i],
+                        });
                     }
                 }
                 deliveries.sort_by_key(|d| d.step);
                 stimuli.push(Stimulus::Deliveries(deliveries));
             }
             StimulusKind::Dc { amplitude } => {
-                current_changes(&mut currents, &targets, &delays, &[(first_stamp, *amplitude)], last_stamp);
+                current_changes(
+                    &mut currents,
+                    &targets,
+                    &delays,
+                    &[(first_stamp, *amplitude)],
+                    last_stamp,
+                );
             }
             StimulusKind::StepCurrent { times, amplitudes } => {
                 let schedule: Vec<(u64, f64)> = times
@@ -389,7 +499,18 @@ pub fn build(desc: &Description) -> Result<Network, BuildError> {
         })
         .collect();
 
-    Ok(Network { dt, seed, populations, n_neurons, synapses, stimuli, currents, max_delay, recorders, steps })
+    Ok(Network {
+        dt,
+        seed,
+        populations,
+        n_neurons,
+        synapses,
+        stimuli,
+        currents,
+        max_delay,
+        recorders,
+        steps,
+    })
 }
 
 /// Turns a device's amplitude schedule into per-neuron current changes.
@@ -398,7 +519,13 @@ pub fn build(desc: &Description) -> Result<Network, BuildError> {
 /// the neuron through a connection of `d` steps and is used in the update of
 /// step `s + d`: the device value of the step is latched at the end of the
 /// step that receives it, as in NEST.
-fn current_changes(out: &mut Vec<CurrentChange>, targets: &[u32], delays: &[u16], schedule: &[(u64, f64)], last_stamp: u64) {
+fn current_changes(
+    out: &mut Vec<CurrentChange>,
+    targets: &[u32],
+    delays: &[u16],
+    schedule: &[(u64, f64)],
+    last_stamp: u64,
+) {
     for (i, &t) in targets.iter().enumerate() {
         let d = delays[i] as u64;
         let mut level = 0.0;
@@ -407,12 +534,20 @@ fn current_changes(out: &mut Vec<CurrentChange>, targets: &[u32], delays: &[u16]
                 break;
             }
             if amp != level {
-                out.push(CurrentChange { step: stamp + d, target: t, delta: amp - level });
+                out.push(CurrentChange {
+                    step: stamp + d,
+                    target: t,
+                    delta: amp - level,
+                });
                 level = amp;
             }
         }
         if level != 0.0 && last_stamp != u64::MAX {
-            out.push(CurrentChange { step: last_stamp + 1 + d, target: t, delta: -level });
+            out.push(CurrentChange {
+                step: last_stamp + 1 + d,
+                target: t,
+                delta: -level,
+            });
         }
     }
 }
@@ -420,7 +555,10 @@ fn current_changes(out: &mut Vec<CurrentChange>, targets: &[u32], delays: &[u16]
 /// How much memory a build may take for synapses: 80 % of the machine's RAM,
 /// or `RENSHAW_MAX_MEMORY_GIB`.
 pub fn memory_limit_bytes() -> u64 {
-    if let Some(g) = std::env::var("RENSHAW_MAX_MEMORY_GIB").ok().and_then(|v| v.parse::<f64>().ok()) {
+    if let Some(g) = std::env::var("RENSHAW_MAX_MEMORY_GIB")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+    {
         return (g * (1u64 << 30) as f64) as u64;
     }
     let total = std::fs::read_to_string("/proc/meminfo")

@@ -7,9 +7,9 @@ use std::fmt;
 pub struct Diagnostic {
     /// The file (or `<string>`).
     pub file: String,
-    /// 1-based line.
+    /// 1-based line; 0 when the problem has no position.
     pub line: usize,
-    /// 1-based column.
+    /// 1-based column; 0 when the problem has no position.
     pub column: usize,
     /// Dotted key path, e.g. `projections[1].connect.p`.
     pub path: String,
@@ -21,7 +21,12 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
+        if self.line == 0 {
+            // No position (e.g. the file could not be read).
+            write!(f, "{}: ", self.file)?;
+        } else {
+            write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
+        }
         if !self.path.is_empty() {
             write!(f, "{}: ", self.path)?;
         }

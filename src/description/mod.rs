@@ -9,7 +9,7 @@ pub mod node;
 mod parse;
 pub mod types;
 
-pub use diagnostic::{Diagnostic, DescriptionErrors};
+pub use diagnostic::{DescriptionErrors, Diagnostic};
 pub use types::*;
 
 use node::{LineIndex, SyntaxError};
@@ -65,7 +65,23 @@ pub fn parse_str(text: &str, format: Format, name: &str) -> Result<Description, 
         return Ok(description.expect("no diagnostics means a description was read"));
     }
     diags.sort_by(|a, b| (a.line, a.column).cmp(&(b.line, b.column)));
-    diags.dedup();
+    // A table inherited through `like` is checked once per population that
+    // uses it; keep the first of identical reports, which share a position
+    // but need not be adjacent.
+    let mut unique: Vec<Diagnostic> = Vec::with_capacity(diags.len());
+    let mut same_position = 0;
+    for d in diags {
+        if unique
+            .last()
+            .is_some_and(|u| (u.line, u.column) != (d.line, d.column))
+        {
+            same_position = unique.len();
+        }
+        if !unique[same_position..].contains(&d) {
+            unique.push(d);
+        }
+    }
+    let diags = unique;
     Err(DescriptionErrors(diags))
 }
 

@@ -8,7 +8,14 @@ use crate::time::{is_on_grid, round_to_steps};
 use std::collections::HashMap;
 use std::ops::Range;
 
-const TOP_KEYS: &[&str] = &["network", "populations", "stimuli", "projections", "record", "run"];
+const TOP_KEYS: &[&str] = &[
+    "network",
+    "populations",
+    "stimuli",
+    "projections",
+    "record",
+    "run",
+];
 const NETWORK_KEYS: &[&str] = &["dt", "seed"];
 const POPULATION_KEYS: &[&str] = &["model", "size", "params", "init", "like"];
 const STIMULUS_KINDS: &[&str] = &["poisson", "dc", "step_current", "spike_times"];
@@ -168,7 +175,10 @@ impl<'a> Checker<'a> {
             self.error(
                 &node.span,
                 path,
-                format!("expected a number or a distribution, found {}", node.type_name()),
+                format!(
+                    "expected a number or a distribution, found {}",
+                    node.type_name()
+                ),
                 Some(dist_help()),
             );
             return None;
@@ -193,10 +203,18 @@ impl<'a> Checker<'a> {
                     return None;
                 }
                 if b[0] > b[1] {
-                    self.error(&v.span, &p, format!("low ({}) exceeds high ({})", b[0], b[1]), None);
+                    self.error(
+                        &v.span,
+                        &p,
+                        format!("low ({}) exceeds high ({})", b[0], b[1]),
+                        None,
+                    );
                     return None;
                 }
-                Dist::Uniform { low: b[0], high: b[1] }
+                Dist::Uniform {
+                    low: b[0],
+                    high: b[1],
+                }
             }
             "normal" => {
                 let t = self.table(v, &p, &["mean", "std"])?;
@@ -209,12 +227,19 @@ impl<'a> Checker<'a> {
                 let t = self.table(v, &p, &["mean", "std", "min", "max"])?;
                 let mean = self.required_finite(t, v, &p, "mean");
                 let std = self.required_finite(t, v, &p, "std");
-                let min = self.optional_number(t, &p, "min").unwrap_or(f64::NEG_INFINITY);
+                let min = self
+                    .optional_number(t, &p, "min")
+                    .unwrap_or(f64::NEG_INFINITY);
                 let max = self.optional_number(t, &p, "max").unwrap_or(f64::INFINITY);
                 let (mean, std) = (mean?, std?);
                 self.non_negative(t, &p, "std", std)?;
                 if min >= max {
-                    self.error(&v.span, &p, format!("min ({min}) must be below max ({max})"), None);
+                    self.error(
+                        &v.span,
+                        &p,
+                        format!("min ({min}) must be below max ({max})"),
+                        None,
+                    );
                     return None;
                 }
                 // Redrawing from a window far out in the tail never ends; refuse
@@ -229,7 +254,12 @@ impl<'a> Checker<'a> {
                     );
                     return None;
                 }
-                Dist::NormalClipped { mean, std, min, max }
+                Dist::NormalClipped {
+                    mean,
+                    std,
+                    min,
+                    max,
+                }
             }
             "lognormal" => {
                 let t = self.table(v, &p, &["mu", "sigma"])?;
@@ -254,13 +284,24 @@ impl<'a> Checker<'a> {
     fn non_negative(&mut self, t: &[Entry], path: &str, key: &str, v: f64) -> Option<()> {
         if v < 0.0 {
             let e = get(t, key).expect("checked by caller");
-            self.error(&e.value.span, &join(path, key), format!("must be >= 0, got {v}"), None);
+            self.error(
+                &e.value.span,
+                &join(path, key),
+                format!("must be >= 0, got {v}"),
+                None,
+            );
             return None;
         }
         Some(())
     }
 
-    fn required<'n>(&mut self, t: &'n [Entry], parent: &Node, path: &str, key: &str) -> Option<&'n Node> {
+    fn required<'n>(
+        &mut self,
+        t: &'n [Entry],
+        parent: &Node,
+        path: &str,
+        key: &str,
+    ) -> Option<&'n Node> {
         match get(t, key) {
             Some(e) => Some(&e.value),
             None => {
@@ -270,7 +311,13 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn required_finite(&mut self, t: &[Entry], parent: &Node, path: &str, key: &str) -> Option<f64> {
+    fn required_finite(
+        &mut self,
+        t: &[Entry],
+        parent: &Node,
+        path: &str,
+        key: &str,
+    ) -> Option<f64> {
         let n = self.required(t, parent, path, key)?;
         self.finite(n, &join(path, key))
     }
@@ -302,7 +349,8 @@ fn erfc(x: f64) -> f64 {
                         + t * (-0.186_288_06
                             + t * (0.278_868_07
                                 + t * (-1.135_203_98
-                                    + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
+                                    + t * (1.488_515_87
+                                        + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
             .exp();
     if x >= 0.0 { r } else { 2.0 - r }
 }
@@ -347,7 +395,11 @@ struct RawPopulation<'n> {
 }
 
 /// Reads and validates a whole description.
-pub(crate) fn read_description(root: &Node, ck: &mut Checker<'_>, source: &str) -> Option<Description> {
+pub(crate) fn read_description(
+    root: &Node,
+    ck: &mut Checker<'_>,
+    source: &str,
+) -> Option<Description> {
     let top = ck.table(root, "", TOP_KEYS)?;
 
     // [network]
@@ -360,14 +412,24 @@ pub(crate) fn read_description(root: &Node, ck: &mut Checker<'_>, source: &str) 
                     if v > 0.0 && v.is_finite() {
                         dt = v;
                     } else {
-                        ck.error(&d.value.span, "network.dt", format!("must be a positive time step in ms, got {v}"), None);
+                        ck.error(
+                            &d.value.span,
+                            "network.dt",
+                            format!("must be a positive time step in ms, got {v}"),
+                            None,
+                        );
                     }
                 }
             }
             if let Some(s) = get(t, "seed") {
                 if let Some(v) = ck.int(&s.value, "network.seed") {
                     if v < 0 {
-                        ck.error(&s.value.span, "network.seed", format!("must be >= 0, got {v}"), None);
+                        ck.error(
+                            &s.value.span,
+                            "network.seed",
+                            format!("must be >= 0, got {v}"),
+                            None,
+                        );
                     } else {
                         seed = v as u64;
                     }
@@ -379,7 +441,12 @@ pub(crate) fn read_description(root: &Node, ck: &mut Checker<'_>, source: &str) 
     // [populations]
     let mut raw = Vec::new();
     match get(top, "populations") {
-        None => ck.error(&(0..0), "populations", "missing table `populations`: a network needs at least one population", None),
+        None => ck.error(
+            &(0..0),
+            "populations",
+            "missing table `populations`: a network needs at least one population",
+            None,
+        ),
         Some(e) => {
             if let Some(t) = ck.table(&e.value, "populations", &[]) {
                 if t.is_empty() {
@@ -392,7 +459,12 @@ pub(crate) fn read_description(root: &Node, ck: &mut Checker<'_>, source: &str) 
                             Some("use letters, digits, `_` and `-`, starting with a letter or `_` (names become file names)".into()));
                     }
                     if let Some(entries) = ck.table(&p.value, &path, POPULATION_KEYS) {
-                        raw.push(RawPopulation { name: p.key.clone(), key_span: p.key_span.clone(), node: &p.value, entries });
+                        raw.push(RawPopulation {
+                            name: p.key.clone(),
+                            key_span: p.key_span.clone(),
+                            node: &p.value,
+                            entries,
+                        });
                     }
                 }
             }
@@ -406,24 +478,54 @@ pub(crate) fn read_description(root: &Node, ck: &mut Checker<'_>, source: &str) 
 
     let mut stimuli = Vec::new();
     if let Some(e) = get(top, "stimuli") {
-        for (i, node) in array_of_tables(ck, &e.value, "stimuli").into_iter().enumerate() {
-            if let Some(s) = read_stimulus(node, &format!("stimuli[{i}]"), ck, &name_refs, &populations, dt) {
+        for (i, node) in array_of_tables(ck, &e.value, "stimuli")
+            .into_iter()
+            .enumerate()
+        {
+            if let Some(s) = read_stimulus(
+                node,
+                &format!("stimuli[{i}]"),
+                ck,
+                &name_refs,
+                &populations,
+                dt,
+            ) {
                 stimuli.push(s);
             }
         }
     }
     let mut projections = Vec::new();
     if let Some(e) = get(top, "projections") {
-        for (i, node) in array_of_tables(ck, &e.value, "projections").into_iter().enumerate() {
-            if let Some(p) = read_projection(node, &format!("projections[{i}]"), ck, &name_refs, &populations, dt) {
+        for (i, node) in array_of_tables(ck, &e.value, "projections")
+            .into_iter()
+            .enumerate()
+        {
+            if let Some(p) = read_projection(
+                node,
+                &format!("projections[{i}]"),
+                ck,
+                &name_refs,
+                &populations,
+                dt,
+            ) {
                 projections.push(p);
             }
         }
     }
     let mut records = Vec::new();
     if let Some(e) = get(top, "record") {
-        for (i, node) in array_of_tables(ck, &e.value, "record").into_iter().enumerate() {
-            if let Some(r) = read_record(node, &format!("record[{i}]"), ck, &name_refs, &populations, dt) {
+        for (i, node) in array_of_tables(ck, &e.value, "record")
+            .into_iter()
+            .enumerate()
+        {
+            if let Some(r) = read_record(
+                node,
+                &format!("record[{i}]"),
+                ck,
+                &name_refs,
+                &populations,
+                dt,
+            ) {
                 records.push(r);
             }
         }
@@ -435,11 +537,16 @@ pub(crate) fn read_description(root: &Node, ck: &mut Checker<'_>, source: &str) 
     Some(Description {
         source: source.to_string(),
         network: NetworkSpec { dt, seed },
-        populations: populations.into_iter().map(|p| p.expect("no errors, so every population was read")).collect(),
+        populations: populations
+            .into_iter()
+            .map(|p| p.expect("no errors, so every population was read"))
+            .collect(),
         stimuli,
         projections,
         records,
-        run: RunSpec { duration: run_duration? },
+        run: RunSpec {
+            duration: run_duration?,
+        },
     })
 }
 
@@ -453,7 +560,15 @@ fn array_of_tables<'n>(ck: &mut Checker<'_>, node: &'n Node, path: &str) -> Vec<
     match &node.kind {
         NodeKind::Array(items) => items.iter().collect(),
         _ => {
-            ck.error(&node.span, path, format!("expected an array of tables (`[[{path}]]` in TOML), found {}", node.type_name()), None);
+            ck.error(
+                &node.span,
+                path,
+                format!(
+                    "expected an array of tables (`[[{path}]]` in TOML), found {}",
+                    node.type_name()
+                ),
+                None,
+            );
             Vec::new()
         }
     }
@@ -461,25 +576,45 @@ fn array_of_tables<'n>(ck: &mut Checker<'_>, node: &'n Node, path: &str) -> Vec<
 
 fn read_run(top: &[Entry], ck: &mut Checker<'_>, dt: f64) -> Option<f64> {
     let Some(e) = get(top, "run") else {
-        ck.error(&(0..0), "run", "missing table `run`", Some("add `[run]` with `duration = <ms>`".into()));
+        ck.error(
+            &(0..0),
+            "run",
+            "missing table `run`",
+            Some("add `[run]` with `duration = <ms>`".into()),
+        );
         return None;
     };
     let t = ck.table(&e.value, "run", &["duration"])?;
     let n = ck.required(t, &e.value, "run", "duration")?;
     let v = ck.number(n, "run.duration")?;
     if !(v > 0.0 && v.is_finite()) {
-        ck.error(&n.span, "run.duration", format!("must be a positive time in ms, got {v}"), None);
+        ck.error(
+            &n.span,
+            "run.duration",
+            format!("must be a positive time in ms, got {v}"),
+            None,
+        );
         return None;
     }
     if !is_on_grid(v, dt) {
-        ck.error(&n.span, "run.duration", format!("{v} ms is not a multiple of dt = {dt} ms"), None);
+        ck.error(
+            &n.span,
+            "run.duration",
+            format!("{v} ms is not a multiple of dt = {dt} ms"),
+            None,
+        );
         return None;
     }
     Some(v)
 }
 
-/// Resolves `like` chains and reads every population; `None` where it had errors.
-fn read_populations(raw: &[RawPopulation<'_>], ck: &mut Checker<'_>, names: &[&str]) -> Vec<Option<PopulationSpec>> {
+/// Resolves `like` chains and reads every population; `None` where its model
+/// or size is unknown (a broken `like`, a bad model or size).
+fn read_populations(
+    raw: &[RawPopulation<'_>],
+    ck: &mut Checker<'_>,
+    names: &[&str],
+) -> Vec<Option<PopulationSpec>> {
     // The chain of tables that define each population, base first.
     let mut chains: Vec<Option<Vec<usize>>> = Vec::with_capacity(raw.len());
     for i in 0..raw.len() {
@@ -487,19 +622,34 @@ fn read_populations(raw: &[RawPopulation<'_>], ck: &mut Checker<'_>, names: &[&s
         let mut current = i;
         let mut ok = true;
         loop {
-            let Some(like) = get(raw[current].entries, "like") else { break };
+            let Some(like) = get(raw[current].entries, "like") else {
+                break;
+            };
             let path = format!("populations.{}.like", raw[current].name);
-            let Some(base) = ck.string(&like.value, &path) else { ok = false; break };
+            let Some(base) = ck.string(&like.value, &path) else {
+                ok = false;
+                break;
+            };
             let Some(b) = names.iter().position(|n| *n == base) else {
                 if current == i {
-                    ck.error(&like.value.span, &path, format!("no population named `{base}`"), Some(suggest(base, names)));
+                    ck.error(
+                        &like.value.span,
+                        &path,
+                        format!("no population named `{base}`"),
+                        Some(suggest(base, names)),
+                    );
                 }
                 ok = false;
                 break;
             };
             if chain.contains(&b) {
                 if current == i || b == i {
-                    ck.error(&like.value.span, &path, format!("`like` chain loops back to `{}`", raw[b].name), None);
+                    ck.error(
+                        &like.value.span,
+                        &path,
+                        format!("`like` chain loops back to `{}`", raw[b].name),
+                        None,
+                    );
                 }
                 ok = false;
                 break;
@@ -517,14 +667,28 @@ fn read_populations(raw: &[RawPopulation<'_>], ck: &mut Checker<'_>, names: &[&s
         .collect()
 }
 
-fn read_population(r: &RawPopulation<'_>, raw: &[RawPopulation<'_>], chain: Vec<usize>, ck: &mut Checker<'_>) -> Option<PopulationSpec> {
+fn read_population(
+    r: &RawPopulation<'_>,
+    raw: &[RawPopulation<'_>],
+    chain: Vec<usize>,
+    ck: &mut Checker<'_>,
+) -> Option<PopulationSpec> {
     let path = join("populations", &r.name);
-    let own_errors = ck.diags.len();
     // The model and size come from the last table in the chain that sets them.
-    let find = |key: &str| chain.iter().rev().find_map(|&i| get(raw[i].entries, key).map(|e| (i, e)));
+    let find = |key: &str| {
+        chain
+            .iter()
+            .rev()
+            .find_map(|&i| get(raw[i].entries, key).map(|e| (i, e)))
+    };
     let model = match find("model") {
         None => {
-            ck.error(&r.key_span, &path, "missing key `model`", Some(format!("allowed models: {}", model_names().join(", "))));
+            ck.error(
+                &r.key_span,
+                &path,
+                "missing key `model`",
+                Some(format!("allowed models: {}", model_names().join(", "))),
+            );
             None
         }
         Some((i, e)) => {
@@ -534,7 +698,12 @@ fn read_population(r: &RawPopulation<'_>, raw: &[RawPopulation<'_>], chain: Vec<
                 Some((_, Some(m))) => Some(m),
                 Some((n, None)) => {
                     if i == *chain.last().expect("chain has the population itself") {
-                        ck.error(&e.value.span, &p, format!("unknown model `{n}`"), Some(suggest(n, &model_names())));
+                        ck.error(
+                            &e.value.span,
+                            &p,
+                            format!("unknown model `{n}`"),
+                            Some(suggest(n, &model_names())),
+                        );
                     }
                     None
                 }
@@ -547,15 +716,29 @@ fn read_population(r: &RawPopulation<'_>, raw: &[RawPopulation<'_>], chain: Vec<
             ck.error(&r.key_span, &path, "missing key `size`", None);
             None
         }
-        Some((_, e)) => {
-            let p = join(&path, "size");
-            match ck.int(&e.value, &p) {
-                Some(n) if n > 0 && n <= u32::MAX as i64 / 2 => Some(n as usize),
-                Some(n) => {
-                    ck.error(&e.value.span, &p, format!("must be a positive number of neurons (at most {}), got {n}", u32::MAX / 2), None);
+        Some((i, e)) => {
+            // A size inherited through `like` is reported where it is written.
+            let own = i == *chain.last().expect("chain has the population itself");
+            let p = join(&join("populations", &raw[i].name), "size");
+            match e.value.kind {
+                NodeKind::Int(n) if n > 0 && n <= u32::MAX as i64 / 2 => Some(n as usize),
+                NodeKind::Int(n) if own => {
+                    ck.error(
+                        &e.value.span,
+                        &p,
+                        format!(
+                            "must be a positive number of neurons (at most {}), got {n}",
+                            u32::MAX / 2
+                        ),
+                        None,
+                    );
                     None
                 }
-                None => None,
+                _ if own => {
+                    ck.expected(&e.value, &p, "an integer");
+                    None
+                }
+                _ => None,
             }
         }
     };
@@ -574,7 +757,8 @@ fn read_population(r: &RawPopulation<'_>, raw: &[RawPopulation<'_>], chain: Vec<
                     let kp = join(&p, &pe.key);
                     if let Some(idx) = model.param_index(&pe.key) {
                         let value = if pe.key == "refractory_input" {
-                            ck.boolean(&pe.value, &kp).map(|b| if b { 1.0 } else { 0.0 })
+                            ck.boolean(&pe.value, &kp)
+                                .map(|b| if b { 1.0 } else { 0.0 })
                         } else {
                             ck.number(&pe.value, &kp)
                         };
@@ -590,7 +774,12 @@ fn read_population(r: &RawPopulation<'_>, raw: &[RawPopulation<'_>], chain: Vec<
                     } else {
                         let mut allowed = param_names.clone();
                         allowed.extend(state_names.iter());
-                        ck.error(&pe.key_span, &kp, format!("`{}` is not a parameter of {}", pe.key, model.name()), Some(suggest(&pe.key, &allowed)));
+                        ck.error(
+                            &pe.key_span,
+                            &kp,
+                            format!("`{}` is not a parameter of {}", pe.key, model.name()),
+                            Some(suggest(&pe.key, &allowed)),
+                        );
                     }
                 }
             }
@@ -606,7 +795,12 @@ fn read_population(r: &RawPopulation<'_>, raw: &[RawPopulation<'_>], chain: Vec<
                                 init[sidx] = Some(d);
                             }
                         }
-                        None => ck.error(&ie.key_span, &kp, format!("`{}` is not a state variable of {}", ie.key, model.name()), Some(suggest(&ie.key, &state_names))),
+                        None => ck.error(
+                            &ie.key_span,
+                            &kp,
+                            format!("`{}` is not a state variable of {}", ie.key, model.name()),
+                            Some(suggest(&ie.key, &state_names)),
+                        ),
                     }
                 }
             }
@@ -616,15 +810,24 @@ fn read_population(r: &RawPopulation<'_>, raw: &[RawPopulation<'_>], chain: Vec<
         match param_nodes.get(name) {
             Some((node, kp)) => ck.error(&node.span, kp, problem, None),
             None => {
-                let span = get(r.entries, "params").map(|e| e.value.span.clone()).unwrap_or(r.node.span.clone());
+                let span = get(r.entries, "params")
+                    .map(|e| e.value.span.clone())
+                    .unwrap_or(r.node.span.clone());
                 ck.error(&span, &join(&join(&path, "params"), name), problem, None)
             }
         }
     }
-    if ck.diags.len() > own_errors {
-        return None;
-    }
-    Some(PopulationSpec { name: r.name.clone(), model, size: size?, params, init })
+    // Problems with parameters or initial values are reported above but leave
+    // the model and size known, so that stimuli, projections and records
+    // naming this population are still checked in full. (With any problem
+    // reported, no description is returned.)
+    Some(PopulationSpec {
+        name: r.name.clone(),
+        model,
+        size: size?,
+        params,
+        init,
+    })
 }
 
 fn model_names() -> Vec<&'static str> {
@@ -633,13 +836,28 @@ fn model_names() -> Vec<&'static str> {
 
 /// Reads `population`-or-list targets: a name, a list of names, or
 /// `{ population, neurons }` tables (also in a list).
-fn read_selection_list(node: &Node, path: &str, ck: &mut Checker<'_>, names: &[&str], pops: &[Option<PopulationSpec>]) -> Option<Vec<NeuronSelection>> {
+fn read_selection_list(
+    node: &Node,
+    path: &str,
+    ck: &mut Checker<'_>,
+    names: &[&str],
+    pops: &[Option<PopulationSpec>],
+) -> Option<Vec<NeuronSelection>> {
     let items: Vec<(&Node, String)> = match &node.kind {
-        NodeKind::Array(items) => items.iter().enumerate().map(|(i, n)| (n, format!("{path}[{i}]"))).collect(),
+        NodeKind::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n, format!("{path}[{i}]")))
+            .collect(),
         _ => vec![(node, path.to_string())],
     };
     if items.is_empty() {
-        ck.error(&node.span, path, "empty list: name at least one population", None);
+        ck.error(
+            &node.span,
+            path,
+            "empty list: name at least one population",
+            None,
+        );
         return None;
     }
     let mut out = Vec::new();
@@ -653,9 +871,18 @@ fn read_selection_list(node: &Node, path: &str, ck: &mut Checker<'_>, names: &[&
     ok.then_some(out)
 }
 
-fn read_selection(node: &Node, path: &str, ck: &mut Checker<'_>, names: &[&str], pops: &[Option<PopulationSpec>]) -> Option<NeuronSelection> {
+fn read_selection(
+    node: &Node,
+    path: &str,
+    ck: &mut Checker<'_>,
+    names: &[&str],
+    pops: &[Option<PopulationSpec>],
+) -> Option<NeuronSelection> {
     match &node.kind {
-        NodeKind::Str(name) => Some(NeuronSelection { population: population_ref(name, node, path, ck, names)?, neurons: None }),
+        NodeKind::Str(name) => Some(NeuronSelection {
+            population: population_ref(name, node, path, ck, names)?,
+            neurons: None,
+        }),
         NodeKind::Table(_) => {
             let t = ck.table(node, path, &["population", "neurons"])?;
             let pn = ck.required(t, node, path, "population")?;
@@ -664,18 +891,39 @@ fn read_selection(node: &Node, path: &str, ck: &mut Checker<'_>, names: &[&str],
             let population = population_ref(name, pn, &pp, ck, names)?;
             let neurons = match get(t, "neurons") {
                 None => None,
-                Some(e) => Some(read_neuron_indices(&e.value, &join(path, "neurons"), ck, pops[population].as_ref().map(|p| p.size))?),
+                Some(e) => Some(read_neuron_indices(
+                    &e.value,
+                    &join(path, "neurons"),
+                    ck,
+                    pops[population].as_ref().map(|p| p.size),
+                )?),
             };
-            Some(NeuronSelection { population, neurons })
+            Some(NeuronSelection {
+                population,
+                neurons,
+            })
         }
         _ => {
-            ck.error(&node.span, path, format!("expected a population name or {{ population, neurons }}, found {}", node.type_name()), None);
+            ck.error(
+                &node.span,
+                path,
+                format!(
+                    "expected a population name or {{ population, neurons }}, found {}",
+                    node.type_name()
+                ),
+                None,
+            );
             None
         }
     }
 }
 
-fn read_neuron_indices(node: &Node, path: &str, ck: &mut Checker<'_>, size: Option<usize>) -> Option<Vec<u32>> {
+fn read_neuron_indices(
+    node: &Node,
+    path: &str,
+    ck: &mut Checker<'_>,
+    size: Option<usize>,
+) -> Option<Vec<u32>> {
     let NodeKind::Array(items) = &node.kind else {
         ck.expected(node, path, "an array of neuron indices");
         return None;
@@ -697,7 +945,15 @@ fn read_neuron_indices(node: &Node, path: &str, ck: &mut Checker<'_>, size: Opti
                 out.push(v as u32)
             }
             Some(v) => {
-                ck.error(&item.span, &p, format!("neuron index {v} is outside the population (0..{})", size.unwrap_or(0)), None);
+                ck.error(
+                    &item.span,
+                    &p,
+                    format!(
+                        "neuron index {v} is outside the population (0..{})",
+                        size.unwrap_or(0)
+                    ),
+                    None,
+                );
                 ok = false;
             }
             None => ok = false,
@@ -706,11 +962,22 @@ fn read_neuron_indices(node: &Node, path: &str, ck: &mut Checker<'_>, size: Opti
     ok.then_some(out)
 }
 
-fn population_ref(name: &str, node: &Node, path: &str, ck: &mut Checker<'_>, names: &[&str]) -> Option<usize> {
+fn population_ref(
+    name: &str,
+    node: &Node,
+    path: &str,
+    ck: &mut Checker<'_>,
+    names: &[&str],
+) -> Option<usize> {
     match names.iter().position(|n| *n == name) {
         Some(i) => Some(i),
         None => {
-            ck.error(&node.span, path, format!("no population named `{name}`"), Some(suggest(name, names)));
+            ck.error(
+                &node.span,
+                path,
+                format!("no population named `{name}`"),
+                Some(suggest(name, names)),
+            );
             None
         }
     }
@@ -736,7 +1003,12 @@ fn grid_time(ck: &mut Checker<'_>, node: &Node, path: &str, dt: f64) -> Option<f
         return None;
     }
     if !is_on_grid(v, dt) {
-        ck.error(&node.span, path, format!("{v} ms is not a multiple of dt = {dt} ms"), Some(format!("use a multiple of {dt}")));
+        ck.error(
+            &node.span,
+            path,
+            format!("{v} ms is not a multiple of dt = {dt} ms"),
+            Some(format!("use a multiple of {dt}")),
+        );
         return None;
     }
     Some(v)
@@ -745,37 +1017,78 @@ fn grid_time(ck: &mut Checker<'_>, node: &Node, path: &str, dt: f64) -> Option<f
 /// Checks that every value a delay distribution can take rounds to at least one step.
 fn check_delay(ck: &mut Checker<'_>, d: Dist, node: &Node, path: &str, dt: f64) -> Option<Dist> {
     let (lo, hi) = d.bounds();
-    if hi.is_finite() && round_to_steps(hi, dt) < 1 || lo.is_finite() && round_to_steps(lo, dt) < 1 {
-        ck.error(&node.span, path, format!("delay {} ms is shorter than one step (dt = {dt} ms)", if lo.is_finite() { lo } else { hi }),
+    // A lognormal's values come arbitrarily close to 0: unbounded below as far as steps go.
+    if !lo.is_finite() || matches!(d, Dist::Lognormal { .. }) {
+        ck.error(
+            &node.span,
+            path,
+            "this distribution can draw delays below one step",
+            Some(format!(
+                "bound it below, e.g. {{ normal_clipped = {{ mean = .., std = .., min = {dt} }} }}"
+            )),
+        );
+        return None;
+    }
+    if round_to_steps(lo, dt) < 1 {
+        let message = match d {
+            Dist::Constant(_) => format!("delay {lo} ms is shorter than one step (dt = {dt} ms)"),
+            _ => format!(
+                "this distribution can draw delays down to {lo} ms, shorter than one step (dt = {dt} ms)"
+            ),
+        };
+        ck.error(&node.span, path, message,
             Some(format!("delays are rounded to the nearest multiple of dt and must be at least dt; use a delay >= {dt}")));
         return None;
     }
-    if !lo.is_finite() || lo < 0.0 {
-        ck.error(&node.span, path, "this distribution can draw delays below one step",
-            Some(format!("bound it below, e.g. {{ normal_clipped = {{ mean = .., std = .., min = {dt} }} }}")));
-        return None;
-    }
     if hi.is_finite() && round_to_steps(hi, dt) > crate::time::MAX_DELAY_STEPS {
-        ck.error(&node.span, path, format!("delay {hi} ms exceeds the longest supported delay ({} steps)", crate::time::MAX_DELAY_STEPS), None);
+        ck.error(
+            &node.span,
+            path,
+            format!(
+                "delay {hi} ms exceeds the longest supported delay ({} steps)",
+                crate::time::MAX_DELAY_STEPS
+            ),
+            None,
+        );
         return None;
     }
-    if matches!(d, Dist::Lognormal { .. }) || (hi.is_infinite()) {
-        ck.error(&node.span, path, "delay distributions must be bounded above", Some("use uniform or normal_clipped with a max".into()));
+    if hi.is_infinite() {
+        ck.error(
+            &node.span,
+            path,
+            "delay distributions must be bounded above",
+            Some("use uniform or normal_clipped with a max".into()),
+        );
         return None;
     }
     Some(d)
 }
 
-fn read_synapse(t: &[Entry], path: &str, ck: &mut Checker<'_>, dt: f64, need_weight: bool) -> (Option<Dist>, Option<Dist>) {
+/// Reads the `synapse` key of table `t` (the value of `node`).
+fn read_synapse(
+    t: &[Entry],
+    node: &Node,
+    path: &str,
+    ck: &mut Checker<'_>,
+    dt: f64,
+    need_weight: bool,
+) -> (Option<Dist>, Option<Dist>) {
     let Some(e) = get(t, "synapse") else {
         if need_weight {
-            ck.error(&(0..0), path, "missing key `synapse`", Some("add `synapse = { weight = .., delay = .. }`".into()));
+            ck.error(
+                &node.span,
+                path,
+                "missing key `synapse`",
+                Some("add `synapse = { weight = .., delay = .. }`".into()),
+            );
             return (None, None);
         }
         return (Some(Dist::Constant(1.0)), Some(Dist::Constant(dt)));
     };
     let p = join(path, "synapse");
-    let Some(st) = ck.table(&e.value, &p, &["weight", "delay"]) else { return (None, None) };
+    let Some(st) = ck.table(&e.value, &p, &["weight", "delay"]) else {
+        return (None, None);
+    };
     let weight = match get(st, "weight") {
         Some(w) => ck.dist(&w.value, &join(&p, "weight")),
         None => Some(Dist::Constant(1.0)),
@@ -783,14 +1096,22 @@ fn read_synapse(t: &[Entry], path: &str, ck: &mut Checker<'_>, dt: f64, need_wei
     let delay = match get(st, "delay") {
         Some(d) => {
             let dp = join(&p, "delay");
-            ck.dist(&d.value, &dp).and_then(|dist| check_delay(ck, dist, &d.value, &dp, dt))
+            ck.dist(&d.value, &dp)
+                .and_then(|dist| check_delay(ck, dist, &d.value, &dp, dt))
         }
         None => Some(Dist::Constant(dt)),
     };
     (weight, delay)
 }
 
-fn read_stimulus(node: &Node, path: &str, ck: &mut Checker<'_>, names: &[&str], pops: &[Option<PopulationSpec>], dt: f64) -> Option<StimulusSpec> {
+fn read_stimulus(
+    node: &Node,
+    path: &str,
+    ck: &mut Checker<'_>,
+    names: &[&str],
+    pops: &[Option<PopulationSpec>],
+    dt: f64,
+) -> Option<StimulusSpec> {
     let NodeKind::Table(_) = &node.kind else {
         ck.expected(node, path, "a table");
         return None;
@@ -805,40 +1126,65 @@ fn read_stimulus(node: &Node, path: &str, ck: &mut Checker<'_>, names: &[&str], 
         "step_current" => &["times", "amplitudes", "delay"],
         "spike_times" => &["spike_times", "times", "synapse"],
         other => {
-            ck.error(&kind_node.span, &join(path, "kind"), format!("unknown stimulus kind `{other}`"), Some(suggest(other, STIMULUS_KINDS)));
+            ck.error(
+                &kind_node.span,
+                &join(path, "kind"),
+                format!("unknown stimulus kind `{other}`"),
+                Some(suggest(other, STIMULUS_KINDS)),
+            );
             return None;
         }
     };
     let mut allowed = vec!["kind", "targets", "start", "stop"];
     allowed.extend_from_slice(specific);
     let t = ck.table(node, path, &allowed)?;
-    let targets = ck.required(t, node, path, "targets").and_then(|n| read_selection_list(n, &join(path, "targets"), ck, names, pops));
-    let start = get(t, "start").map_or(Some(0.0), |e| grid_time(ck, &e.value, &join(path, "start"), dt));
-    let stop = get(t, "stop").map_or(Some(f64::INFINITY), |e| grid_time(ck, &e.value, &join(path, "stop"), dt));
+    let targets = ck
+        .required(t, node, path, "targets")
+        .and_then(|n| read_selection_list(n, &join(path, "targets"), ck, names, pops));
+    let start = get(t, "start").map_or(Some(0.0), |e| {
+        grid_time(ck, &e.value, &join(path, "start"), dt)
+    });
+    let stop = get(t, "stop").map_or(Some(f64::INFINITY), |e| {
+        grid_time(ck, &e.value, &join(path, "stop"), dt)
+    });
     if let (Some(a), Some(b)) = (start, stop) {
         if b <= a {
-            ck.error(&node.span, path, format!("stop ({b} ms) must be after start ({a} ms)"), None);
+            ck.error(
+                &node.span,
+                path,
+                format!("stop ({b} ms) must be after start ({a} ms)"),
+                None,
+            );
         }
     }
     let mut weight = Some(Dist::Constant(0.0));
-    let mut delay: Option<Dist>;
+    let delay: Option<Dist>;
     let kind = match kind {
         "poisson" => {
             let rate = ck.required(t, node, path, "rate").and_then(|n| {
                 let v = ck.finite(n, &join(path, "rate"))?;
                 if v < 0.0 {
-                    ck.error(&n.span, &join(path, "rate"), format!("must be >= 0 Hz, got {v}"), None);
+                    ck.error(
+                        &n.span,
+                        &join(path, "rate"),
+                        format!("must be >= 0 Hz, got {v}"),
+                        None,
+                    );
                     return None;
                 }
                 Some(v)
             });
-            (weight, delay) = read_synapse(t, path, ck, dt, true);
+            (weight, delay) = read_synapse(t, node, path, ck, dt, true);
             StimulusKind::Poisson { rate: rate? }
         }
         "dc" => {
-            let amplitude = ck.required(t, node, path, "amplitude").and_then(|n| ck.finite(n, &join(path, "amplitude")));
+            let amplitude = ck
+                .required(t, node, path, "amplitude")
+                .and_then(|n| ck.finite(n, &join(path, "amplitude")));
             delay = current_delay(t, path, ck, dt);
-            StimulusKind::Dc { amplitude: amplitude? }
+            StimulusKind::Dc {
+                amplitude: amplitude?,
+            }
         }
         "step_current" => {
             let times = ck.required(t, node, path, "times").and_then(|n| {
@@ -847,17 +1193,31 @@ fn read_stimulus(node: &Node, path: &str, ck: &mut Checker<'_>, names: &[&str], 
                 check_times(ck, n, &p, &v, dt, false)?;
                 Some(v)
             });
-            let amps = ck.required(t, node, path, "amplitudes").and_then(|n| ck.number_list(n, &join(path, "amplitudes")));
+            let amps = ck
+                .required(t, node, path, "amplitudes")
+                .and_then(|n| ck.number_list(n, &join(path, "amplitudes")));
             if let (Some(ts), Some(a)) = (&times, &amps) {
                 if ts.len() != a.len() {
-                    ck.error(&node.span, path, format!("`times` has {} entries but `amplitudes` has {}", ts.len(), a.len()), None);
+                    ck.error(
+                        &node.span,
+                        path,
+                        format!(
+                            "`times` has {} entries but `amplitudes` has {}",
+                            ts.len(),
+                            a.len()
+                        ),
+                        None,
+                    );
                 }
             }
             delay = current_delay(t, path, ck, dt);
-            StimulusKind::StepCurrent { times: times?, amplitudes: amps? }
+            StimulusKind::StepCurrent {
+                times: times?,
+                amplitudes: amps?,
+            }
         }
         "spike_times" => {
-            (weight, delay) = read_synapse(t, path, ck, dt, true);
+            (weight, delay) = read_synapse(t, node, path, ck, dt, true);
             let per = get(t, "spike_times");
             let shared = get(t, "times");
             match (per, shared) {
@@ -873,7 +1233,10 @@ fn read_stimulus(node: &Node, path: &str, ck: &mut Checker<'_>, names: &[&str], 
                     let p = join(path, "times");
                     ck.number_list(&s.value, &p).and_then(|v| {
                         check_times(ck, &s.value, &p, &v, dt, true)?;
-                        Some(StimulusKind::SpikeTimes { per_neuron: vec![v], shared: true })
+                        Some(StimulusKind::SpikeTimes {
+                            per_neuron: vec![v],
+                            shared: true,
+                        })
                     })
                 }
                 (Some(per), None) => {
@@ -885,14 +1248,22 @@ fn read_stimulus(node: &Node, path: &str, ck: &mut Checker<'_>, names: &[&str], 
                             for (i, item) in items.iter().enumerate() {
                                 let ip = format!("{p}[{i}]");
                                 match ck.number_list(item, &ip) {
-                                    Some(v) if check_times(ck, item, &ip, &v, dt, true).is_some() => lists.push(v),
+                                    Some(v)
+                                        if check_times(ck, item, &ip, &v, dt, true).is_some() =>
+                                    {
+                                        lists.push(v)
+                                    }
                                     _ => ok = false,
                                 }
                             }
                             ok.then_some(lists)
                         }
                         _ => {
-                            ck.expected(&per.value, &p, "an array with one list of spike times per target neuron");
+                            ck.expected(
+                                &per.value,
+                                &p,
+                                "an array with one list of spike times per target neuron",
+                            );
                             None
                         }
                     };
@@ -904,7 +1275,10 @@ fn read_stimulus(node: &Node, path: &str, ck: &mut Checker<'_>, names: &[&str], 
                             }
                         }
                     }
-                    lists.map(|per_neuron| StimulusKind::SpikeTimes { per_neuron, shared: false })
+                    lists.map(|per_neuron| StimulusKind::SpikeTimes {
+                        per_neuron,
+                        shared: false,
+                    })
                 }
             }?
         }
@@ -913,7 +1287,14 @@ fn read_stimulus(node: &Node, path: &str, ck: &mut Checker<'_>, names: &[&str], 
     if ck.diags.len() > before {
         return None;
     }
-    Some(StimulusSpec { kind, targets: targets?, weight: weight?, delay: delay?, start: start?, stop: stop? })
+    Some(StimulusSpec {
+        kind,
+        targets: targets?,
+        weight: weight?,
+        delay: delay?,
+        start: start?,
+        stop: stop?,
+    })
 }
 
 fn current_delay(t: &[Entry], path: &str, ck: &mut Checker<'_>, dt: f64) -> Option<Dist> {
@@ -927,28 +1308,75 @@ fn current_delay(t: &[Entry], path: &str, ck: &mut Checker<'_>, dt: f64) -> Opti
     }
 }
 
-fn check_times(ck: &mut Checker<'_>, node: &Node, path: &str, times: &[f64], dt: f64, spikes: bool) -> Option<()> {
+fn check_times(
+    ck: &mut Checker<'_>,
+    node: &Node,
+    path: &str,
+    times: &[f64],
+    dt: f64,
+    spikes: bool,
+) -> Option<()> {
+    // Point at the entry itself where the list is at hand.
+    let span = |i: usize| match &node.kind {
+        NodeKind::Array(items) => items.get(i).map_or(&node.span, |n| &n.span),
+        _ => &node.span,
+    };
     for (i, w) in times.windows(2).enumerate() {
         if w[1] < w[0] || (!spikes && w[1] == w[0]) {
-            ck.error(&node.span, path, format!("times must increase: entry {} ({} ms) follows {} ms", i + 1, w[1], w[0]), None);
+            ck.error(
+                span(i + 1),
+                path,
+                format!(
+                    "times must increase: entry {} ({} ms) follows {} ms",
+                    i + 1,
+                    w[1],
+                    w[0]
+                ),
+                None,
+            );
             return None;
         }
     }
     for (i, &t) in times.iter().enumerate() {
+        let span = span(i);
         let bad_start = if spikes { t <= 0.0 } else { t < 0.0 };
         if bad_start {
-            ck.error(&node.span, &format!("{path}[{i}]"), format!("{t} ms: times must be {}", if spikes { "> 0 (a spike at 0 cannot be emitted)" } else { ">= 0" }), None);
+            ck.error(
+                span,
+                &format!("{path}[{i}]"),
+                format!(
+                    "{t} ms: times must be {}",
+                    if spikes {
+                        "> 0 (a spike at 0 cannot be emitted)"
+                    } else {
+                        ">= 0"
+                    }
+                ),
+                None,
+            );
             return None;
         }
         if !is_on_grid(t, dt) {
-            ck.error(&node.span, &format!("{path}[{i}]"), format!("{t} ms is not a multiple of dt = {dt} ms"), None);
+            ck.error(
+                span,
+                &format!("{path}[{i}]"),
+                format!("{t} ms is not a multiple of dt = {dt} ms"),
+                None,
+            );
             return None;
         }
     }
     Some(())
 }
 
-fn read_projection(node: &Node, path: &str, ck: &mut Checker<'_>, names: &[&str], pops: &[Option<PopulationSpec>], dt: f64) -> Option<ProjectionSpec> {
+fn read_projection(
+    node: &Node,
+    path: &str,
+    ck: &mut Checker<'_>,
+    names: &[&str],
+    pops: &[Option<PopulationSpec>],
+    dt: f64,
+) -> Option<ProjectionSpec> {
     let before = ck.diags.len();
     let t = ck.table(node, path, &["from", "to", "connect", "synapse"])?;
     let pop_list = |ck: &mut Checker<'_>, key: &str| -> Option<Vec<usize>> {
@@ -956,15 +1384,45 @@ fn read_projection(node: &Node, path: &str, ck: &mut Checker<'_>, names: &[&str]
         let p = join(path, key);
         let sel = read_selection_list(n, &p, ck, names, pops)?;
         if sel.iter().any(|s| s.neurons.is_some()) {
-            ck.error(&n.span, &p, "projections connect whole populations", Some("name populations only".into()));
+            ck.error(
+                &n.span,
+                &p,
+                "projections connect whole populations",
+                Some("name populations only".into()),
+            );
             return None;
+        }
+        // The sources (targets) are the union of the populations; a repeated
+        // one would double its neurons and defeat allow_multapses = false.
+        for (k, s) in sel.iter().enumerate() {
+            if sel[..k].iter().any(|o| o.population == s.population) {
+                let item = match &n.kind {
+                    NodeKind::Array(items) => &items[k],
+                    _ => n,
+                };
+                ck.error(
+                    &item.span,
+                    &format!("{p}[{k}]"),
+                    format!("population `{}` listed twice", names[s.population]),
+                    None,
+                );
+                return None;
+            }
         }
         Some(sel.into_iter().map(|s| s.population).collect())
     };
     let from = pop_list(ck, "from");
     let to = pop_list(ck, "to");
-    let n_src = from.as_ref().and_then(|f| f.iter().map(|&i| pops[i].as_ref().map(|p| p.size)).sum::<Option<usize>>());
-    let n_tgt = to.as_ref().and_then(|f| f.iter().map(|&i| pops[i].as_ref().map(|p| p.size)).sum::<Option<usize>>());
+    let n_src = from.as_ref().and_then(|f| {
+        f.iter()
+            .map(|&i| pops[i].as_ref().map(|p| p.size))
+            .sum::<Option<usize>>()
+    });
+    let n_tgt = to.as_ref().and_then(|f| {
+        f.iter()
+            .map(|&i| pops[i].as_ref().map(|p| p.size))
+            .sum::<Option<usize>>()
+    });
     let overlap = match (&from, &to) {
         (Some(f), Some(t)) => f.iter().any(|p| t.contains(p)),
         _ => false,
@@ -1063,7 +1521,14 @@ fn read_projection(node: &Node, path: &str, ck: &mut Checker<'_>, names: &[&str]
             "fixed_total_number" => {
                 let (k, n) = count(ck, "n")?;
                 if let (Some(a), Some(b)) = (n_src, n_tgt) {
-                    let pairs = (a as u64) * (b as u64);
+                    // Without autapses, a neuron in both the sources and the targets loses its self-pair.
+                    let shared: u64 = match (&from, &to) {
+                        (Some(f), Some(t)) if !autapses => {
+                            f.iter().filter(|p| t.contains(p)).map(|&p| pops[p].as_ref().map_or(0, |s| s.size as u64)).sum()
+                        }
+                        _ => 0,
+                    };
+                    let pairs = (a as u64).saturating_mul(b as u64) - shared;
                     if !multapses && k > pairs {
                         ck.error(&n.span, &join(&cp, "n"), format!("{k} connections exceed the {pairs} possible pairs and multapses are not allowed"), None);
                         return None;
@@ -1074,16 +1539,35 @@ fn read_projection(node: &Node, path: &str, ck: &mut Checker<'_>, names: &[&str]
             _ => unreachable!("rule checked above"),
         })
     });
-    let (weight, delay) = read_synapse(t, path, ck, dt, true);
+    let (weight, delay) = read_synapse(t, node, path, ck, dt, true);
     if ck.diags.len() > before {
         return None;
     }
-    Some(ProjectionSpec { from: from?, to: to?, rule: rule?, allow_autapses: autapses, allow_multapses: multapses, weight: weight?, delay: delay? })
+    Some(ProjectionSpec {
+        from: from?,
+        to: to?,
+        rule: rule?,
+        allow_autapses: autapses,
+        allow_multapses: multapses,
+        weight: weight?,
+        delay: delay?,
+    })
 }
 
-fn read_record(node: &Node, path: &str, ck: &mut Checker<'_>, names: &[&str], pops: &[Option<PopulationSpec>], dt: f64) -> Option<RecordSpec> {
+fn read_record(
+    node: &Node,
+    path: &str,
+    ck: &mut Checker<'_>,
+    names: &[&str],
+    pops: &[Option<PopulationSpec>],
+    dt: f64,
+) -> Option<RecordSpec> {
     let before = ck.diags.len();
-    let t = ck.table(node, path, &["population", "neurons", "spikes", "state", "interval"])?;
+    let t = ck.table(
+        node,
+        path,
+        &["population", "neurons", "spikes", "state", "interval"],
+    )?;
     let pn = ck.required(t, node, path, "population")?;
     let pp = join(path, "population");
     let name = ck.string(pn, &pp)?;
@@ -1107,10 +1591,18 @@ fn read_record(node: &Node, path: &str, ck: &mut Checker<'_>, names: &[&str], po
                     if let (Some(v), Some(p)) = (ck.string(item, &ip), spec) {
                         match p.model.state_index(v) {
                             Some(idx) if !state.contains(&idx) => state.push(idx),
-                            Some(_) => ck.error(&item.span, &ip, format!("`{v}` listed twice"), None),
+                            Some(_) => {
+                                ck.error(&item.span, &ip, format!("`{v}` listed twice"), None)
+                            }
                             None => {
-                                let allowed: Vec<&str> = p.model.state().iter().map(|s| s.name).collect();
-                                ck.error(&item.span, &ip, format!("`{v}` is not a state variable of {}", p.model.name()), Some(suggest(v, &allowed)));
+                                let allowed: Vec<&str> =
+                                    p.model.state().iter().map(|s| s.name).collect();
+                                ck.error(
+                                    &item.span,
+                                    &ip,
+                                    format!("`{v}` is not a state variable of {}", p.model.name()),
+                                    Some(suggest(v, &allowed)),
+                                );
                             }
                         }
                     }
@@ -1125,7 +1617,12 @@ fn read_record(node: &Node, path: &str, ck: &mut Checker<'_>, names: &[&str], po
             let ip = join(path, "interval");
             grid_time(ck, &e.value, &ip, dt).and_then(|v| {
                 if v <= 0.0 || v.is_infinite() {
-                    ck.error(&e.value.span, &ip, format!("must be a positive multiple of dt, got {v}"), None);
+                    ck.error(
+                        &e.value.span,
+                        &ip,
+                        format!("must be a positive multiple of dt, got {v}"),
+                        None,
+                    );
                     None
                 } else {
                     Some(v)
@@ -1134,10 +1631,23 @@ fn read_record(node: &Node, path: &str, ck: &mut Checker<'_>, names: &[&str], po
         }
     };
     if !spikes && state.is_empty() {
-        ck.error(&node.span, path, "records nothing", Some("set `spikes = true` or list `state` variables".into()));
+        ck.error(
+            &node.span,
+            path,
+            "records nothing",
+            Some("set `spikes = true` or list `state` variables".into()),
+        );
     }
     if ck.diags.len() > before {
         return None;
     }
-    Some(RecordSpec { selection: NeuronSelection { population, neurons }, spikes, state, interval: interval? })
+    Some(RecordSpec {
+        selection: NeuronSelection {
+            population,
+            neurons,
+        },
+        spikes,
+        state,
+        interval: interval?,
+    })
 }

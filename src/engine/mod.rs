@@ -5,6 +5,8 @@
 //! backend can keep spikes on its device and return them in batches.
 
 pub mod cpu;
+pub mod gpu;
+pub mod twin;
 
 use crate::build::Network;
 

@@ -63,7 +63,12 @@ const PSC_DELTA_PARAMS: &[ParamSpec] = &[
     p("V_th", -55.0, "mV", "spike threshold"),
     p("V_reset", -70.0, "mV", "reset potential"),
     p("I_e", 0.0, "pA", "constant external input current"),
-    p("V_min", f64::NEG_INFINITY, "mV", "lower bound of the membrane potential"),
+    p(
+        "V_min",
+        f64::NEG_INFINITY,
+        "mV",
+        "lower bound of the membrane potential",
+    ),
     p(
         "refractory_input",
         0.0,
@@ -77,8 +82,18 @@ const PSC_EXP_PARAMS: &[ParamSpec] = &[
     p("E_L", -70.0, "mV", "resting membrane potential"),
     p("C_m", 250.0, "pF", "membrane capacitance"),
     p("tau_m", 10.0, "ms", "membrane time constant"),
-    p("tau_syn_ex", 2.0, "ms", "excitatory synaptic current time constant"),
-    p("tau_syn_in", 2.0, "ms", "inhibitory synaptic current time constant"),
+    p(
+        "tau_syn_ex",
+        2.0,
+        "ms",
+        "excitatory synaptic current time constant",
+    ),
+    p(
+        "tau_syn_in",
+        2.0,
+        "ms",
+        "inhibitory synaptic current time constant",
+    ),
     p("t_ref", 2.0, "ms", "absolute refractory period"),
     p("V_th", -55.0, "mV", "spike threshold"),
     p("V_reset", -70.0, "mV", "reset potential"),
@@ -96,8 +111,18 @@ const COND_EXP_PARAMS: &[ParamSpec] = &[
     p("g_L", 16.6667, "nS", "leak conductance"),
     p("E_ex", 0.0, "mV", "excitatory reversal potential"),
     p("E_in", -85.0, "mV", "inhibitory reversal potential"),
-    p("tau_syn_ex", 0.2, "ms", "excitatory conductance time constant"),
-    p("tau_syn_in", 2.0, "ms", "inhibitory conductance time constant"),
+    p(
+        "tau_syn_ex",
+        0.2,
+        "ms",
+        "excitatory conductance time constant",
+    ),
+    p(
+        "tau_syn_in",
+        2.0,
+        "ms",
+        "inhibitory conductance time constant",
+    ),
     p("t_ref", 2.0, "ms", "absolute refractory period"),
     p("V_th", -55.0, "mV", "spike threshold"),
     p("V_reset", -60.0, "mV", "reset potential"),
@@ -212,12 +237,18 @@ impl ModelKind {
             if get("V_min") > v_reset {
                 problems.push((
                     "V_min",
-                    format!("must not exceed V_reset ({v_reset} mV), got {}", get("V_min")),
+                    format!(
+                        "must not exceed V_reset ({v_reset} mV), got {}",
+                        get("V_min")
+                    ),
                 ));
             }
             let r = get("refractory_input");
             if r != 0.0 && r != 1.0 {
-                problems.push(("refractory_input", format!("must be true or false, got {r}")));
+                problems.push((
+                    "refractory_input",
+                    format!("must be true or false, got {r}"),
+                ));
             }
         }
         problems

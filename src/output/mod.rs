@@ -36,7 +36,11 @@ pub fn recorder_stem(net: &Network, i: usize) -> String {
     let pop = net.recorders[i].population;
     let name = &net.populations[pop].name;
     let shared = net.recorders.iter().filter(|r| r.population == pop).count() > 1;
-    if shared { format!("{name}_rec{i}") } else { name.clone() }
+    if shared {
+        format!("{name}_rec{i}")
+    } else {
+        name.clone()
+    }
 }
 
 impl RecordingWriter {
@@ -81,11 +85,20 @@ impl RecordingWriter {
                     vars.push(NpyWriter::create(&vp, &[neurons.len()])?);
                     files.push(vp);
                 }
-                states.push(Some(StateFiles { times: NpyWriter::create(&tp, &[])?, vars, n: neurons.len() }));
+                states.push(Some(StateFiles {
+                    times: NpyWriter::create(&tp, &[])?,
+                    vars,
+                    n: neurons.len(),
+                }));
                 files.push(tp);
             }
         }
-        Ok(Self { dt: net.dt, spikes, states, files })
+        Ok(Self {
+            dt: net.dt,
+            spikes,
+            states,
+            files,
+        })
     }
 
     /// Every file written.
@@ -100,7 +113,11 @@ impl RecordingWriter {
             let mine: Vec<_> = chunk
                 .spikes
                 .iter()
-                .filter(|s| s.neuron >= f.offset && s.neuron < end && f.recorded[(s.neuron - f.offset) as usize])
+                .filter(|s| {
+                    s.neuron >= f.offset
+                        && s.neuron < end
+                        && f.recorded[(s.neuron - f.offset) as usize]
+                })
                 .collect();
             let times: Vec<f64> = mine.iter().map(|s| s.stamp as f64 * self.dt).collect();
             let senders: Vec<u32> = mine.iter().map(|s| s.neuron - f.offset).collect();

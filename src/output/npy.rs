@@ -71,7 +71,10 @@ impl<T: NpyElement> NpyWriter<T> {
             shape.push_str(&format!(", {d}"));
         }
         shape.push(')');
-        let dict = format!("{{'descr': '{}', 'fortran_order': False, 'shape': {shape}, }}", T::DESCR);
+        let dict = format!(
+            "{{'descr': '{}', 'fortran_order': False, 'shape': {shape}, }}",
+            T::DESCR
+        );
         let mut header = Vec::with_capacity(HEADER_LEN);
         header.extend_from_slice(b"\x93NUMPY\x01\x00");
         let len = (HEADER_LEN - 10) as u16;
@@ -116,7 +119,12 @@ pub fn write_array<T: NpyElement>(path: &Path, values: &[T]) -> std::io::Result<
 /// Reads a 1-D or 2-D little-endian `.npy` of f64 or u32 as f64 (for tests and tools).
 pub fn read_f64(path: &Path) -> std::io::Result<(Vec<usize>, Vec<f64>)> {
     let bytes = std::fs::read(path)?;
-    let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {m}", path.display()));
+    let bad = |m: &str| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{}: {m}", path.display()),
+        )
+    };
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
         return Err(bad("not an .npy file"));
     }
@@ -132,11 +140,20 @@ pub fn read_f64(path: &Path) -> std::io::Result<(Vec<usize>, Vec<f64>)> {
         .nth(1)
         .and_then(|s| s.split(')').next())
         .ok_or_else(|| bad("no shape"))?;
-    let shape: Vec<usize> = shape_str.split(',').filter_map(|s| s.trim().parse().ok()).collect();
+    let shape: Vec<usize> = shape_str
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
     let data = &bytes[10 + hlen..];
     let values = match descr {
-        "<f8" => data.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))).collect(),
-        "<u4" => data.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")) as f64).collect(),
+        "<f8" => data
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect(),
+        "<u4" => data
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")) as f64)
+            .collect(),
         other => return Err(bad(&format!("unsupported dtype {other}"))),
     };
     Ok((shape, values))

@@ -16,11 +16,11 @@ pub mod neuron_update;
 use super::{Chunk, Engine, EngineError, Sample, Spike};
 use crate::build::{Network, PopulationLayout, Stimulus};
 use crate::models::ModelKind;
-use crate::rng::{block, stream_id, u01, PoissonParams, Purpose, Stream};
+use crate::rng::{PoissonParams, Purpose, inv_k_table, poisson_f32, stream_id};
 use neuron_update::*;
 use rayon::prelude::*;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 /// Fixed-point scale of synaptic input: 2^32 units per mV, pA or nS.
 pub const FIXED_SCALE: f64 = 4_294_967_296.0;
@@ -41,7 +41,10 @@ enum PopState {
 }
 
 fn make_state<M: NeuronModel>(pop: &PopulationLayout, dt: f64) -> (M::Props, Vec<M::State>) {
-    (M::props(pop, dt), (0..pop.size as usize).map(|i| M::init(pop, i)).collect())
+    (
+        M::props(pop, dt),
+        (0..pop.size as usize).map(|i| M::init(pop, i)).collect(),
+    )
 }
 
 /// Runs one model's update over a population, in parallel chunks.
@@ -68,7 +71,13 @@ fn update_population<M: NeuronModel>(
         });
 }
 
-fn sample_population<M: NeuronModel>(props: &M::Props, states: &[M::State], local: &[usize], var: usize, out: &mut Vec<f64>) {
+fn sample_population<M: NeuronModel>(
+    props: &M::Props,
+    states: &[M::State],
+    local: &[usize],
+    var: usize,
+    out: &mut Vec<f64>,
+) {
     out.extend(local.iter().map(|&i| M::get(props, &states[i], var)));
 }
 
@@ -88,6 +97,7 @@ pub struct CpuEngine {
     next_current: usize,
     delivery_cursor: Vec<usize>,
     poisson: Vec<Option<PoissonParams>>,
+    inv_k: Vec<f32>,
     threads: Option<rayon::ThreadPool>,
 }
 
@@ -97,7 +107,9 @@ impl CpuEngine {
     pub fn new(net: Arc<Network>, threads: Option<usize>) -> Result<Self, EngineError> {
         let n = net.n_neurons;
         let ring_len = net.max_delay + 1;
-        let ring_cells = (ring_len as usize).checked_mul(n).ok_or_else(|| EngineError::Backend("ring buffer size overflows".into()))?;
+        let ring_cells = (ring_len as usize)
+            .checked_mul(n)
+            .ok_or_else(|| EngineError::Backend("ring buffer size overflows".into()))?;
         let pops = net
             .populations
             .iter()
@@ -152,6 +164,7 @@ impl CpuEngine {
             next_current: 0,
             delivery_cursor: vec![0; net.stimuli.len()],
             poisson,
+            inv_k: inv_k_table(),
             threads,
             net,
         })
@@ -178,7 +191,12 @@ impl CpuEngine {
         let ring_in = &mut self.ring_in[row];
         for (pop, state) in net.populations.iter().zip(self.pops.iter_mut()) {
             let r = pop.offset as usize..(pop.offset + pop.size) as usize;
-            let (ex, in_, cur, sp) = (&mut ring_ex[r.clone()], &mut ring_in[r.clone()], &self.i_stim[r.clone()], &mut self.spiked[r]);
+            let (ex, in_, cur, sp) = (
+                &mut ring_ex[r.clone()],
+                &mut ring_in[r.clone()],
+                &self.i_stim[r.clone()],
+                &mut self.spiked[r],
+            );
             match state {
                 PopState::Delta(p, s) => update_population::<IafPscDelta>(p, s, ex, in_, cur, sp),
                 PopState::Exp(p, s) => update_population::<IafPscExp>(p, s, ex, in_, cur, sp),
@@ -207,25 +225,42 @@ impl CpuEngine {
             }
         };
         spikes.par_iter().for_each(|&src| {
-            let (a, b) = (syn.row_start[src as usize] as usize, syn.row_start[src as usize + 1] as usize);
+            let (a, b) = (
+                syn.row_start[src as usize] as usize,
+                syn.row_start[src as usize + 1] as usize,
+            );
             for k in a..b {
                 deliver(syn.target[k], syn.delay[k] as u64, syn.weight[k]);
             }
         });
         for (si, stim) in net.stimuli.iter().enumerate() {
             match stim {
-                Stimulus::Poisson { index, targets, weights, delays, first_stamp, last_stamp, .. } => {
+                Stimulus::Poisson {
+                    index,
+                    targets,
+                    weights,
+                    delays,
+                    first_stamp,
+                    last_stamp,
+                    ..
+                } => {
                     if stamp < *first_stamp || stamp > *last_stamp {
                         continue;
                     }
-                    let params = self.poisson[si].as_ref().expect("poisson stimulus has params");
+                    let params = self.poisson[si]
+                        .as_ref()
+                        .expect("poisson stimulus has params");
                     let stream = stream_id(Purpose::Poisson, *index);
-                    targets.par_iter().enumerate().with_min_len(256).for_each(|(i, &t)| {
-                        let k = draw_poisson(net.seed, stream, t, stamp, params);
-                        if k > 0 {
-                            deliver(t, delays[i] as u64, weights[i] * k as f64);
-                        }
-                    });
+                    targets
+                        .par_iter()
+                        .enumerate()
+                        .with_min_len(256)
+                        .for_each(|(i, &t)| {
+                            let k = draw_poisson(net.seed, stream, t, stamp, params, &self.inv_k);
+                            if k > 0 {
+                                deliver(t, delays[i] as u64, weights[i] * k as f64);
+                            }
+                        });
                 }
                 Stimulus::Deliveries(list) => {
                     let cursor = &mut self.delivery_cursor[si];
@@ -250,47 +285,65 @@ impl CpuEngine {
                 continue;
             }
             let pop = &net.populations[rec.population];
-            let local: Vec<usize> = rec.neurons.iter().map(|&g| (g - pop.offset) as usize).collect();
+            let local: Vec<usize> = rec
+                .neurons
+                .iter()
+                .map(|&g| (g - pop.offset) as usize)
+                .collect();
             let mut values = Vec::with_capacity(local.len() * rec.state.len());
             for &var in &rec.state {
                 match &self.pops[rec.population] {
-                    PopState::Delta(p, s) => sample_population::<IafPscDelta>(p, s, &local, var, &mut values),
-                    PopState::Exp(p, s) => sample_population::<IafPscExp>(p, s, &local, var, &mut values),
-                    PopState::Cond(p, s) => sample_population::<IafCondExp>(p, s, &local, var, &mut values),
+                    PopState::Delta(p, s) => {
+                        sample_population::<IafPscDelta>(p, s, &local, var, &mut values)
+                    }
+                    PopState::Exp(p, s) => {
+                        sample_population::<IafPscExp>(p, s, &local, var, &mut values)
+                    }
+                    PopState::Cond(p, s) => {
+                        sample_population::<IafCondExp>(p, s, &local, var, &mut values)
+                    }
                 }
             }
-            out.samples.push(Sample { recorder: ri, stamp, values });
+            out.samples.push(Sample {
+                recorder: ri,
+                stamp,
+                values,
+            });
         }
         self.step += 1;
     }
 }
 
-/// The Poisson count of one target at one stamp: a pure function of the
-/// seed, the stimulus, the target and the stamp.
+/// The Poisson count of one target at one stamp, the same integer the GPU
+/// kernel draws (see [`crate::rng::poisson_f32`]).
 #[inline]
-pub fn draw_poisson(seed: u64, stream: u32, target: u32, stamp: u64, params: &PoissonParams) -> u32 {
-    if params.pieces == 0 {
-        // The common case, one inversion from one block; same numbers as the
-        // general path below.
-        let b = block(seed, stream, target, stamp << 8);
-        let u = u01(b[0], b[1]);
-        let mut p = params.exp_rest;
-        let mut cdf = p;
-        let mut k = 0u32;
-        while u > cdf && k < 1000 {
-            k += 1;
-            p *= params.rest / k as f64;
-            cdf += p;
-        }
-        return k;
-    }
-    let mut s = Stream::at(seed, stream, target, stamp << 8);
-    crate::rng::poisson(&mut s, params)
+pub fn draw_poisson(
+    seed: u64,
+    stream: u32,
+    target: u32,
+    stamp: u64,
+    params: &PoissonParams,
+    inv_k: &[f32],
+) -> u32 {
+    poisson_f32(
+        seed,
+        stream,
+        target,
+        stamp,
+        params.pieces,
+        params.rest as f32,
+        params.exp_rest as f32,
+        params.exp_piece as f32,
+        inv_k,
+    )
 }
 
 impl Engine for CpuEngine {
     fn describe(&self) -> String {
-        let threads = self.threads.as_ref().map_or(rayon::current_num_threads(), |t| t.current_num_threads());
+        let threads = self
+            .threads
+            .as_ref()
+            .map_or(rayon::current_num_threads(), |t| t.current_num_threads());
         format!("cpu ({threads} threads)")
     }
 

@@ -75,13 +75,20 @@ impl NeuronModel for IafPscDelta {
             v_reset: pop.param("V_reset") - e_l,
             v_min: pop.param("V_min") - e_l,
             ref_steps,
-            refr_decay: (pop.param("refractory_input") != 0.0)
-                .then(|| (0..=ref_steps).map(|r| (-(r as f64) * dt / tau).exp()).collect()),
+            refr_decay: (pop.param("refractory_input") != 0.0).then(|| {
+                (0..=ref_steps)
+                    .map(|r| (-(r as f64) * dt / tau).exp())
+                    .collect()
+            }),
         }
     }
 
     fn init(pop: &PopulationLayout, i: usize) -> PscDeltaState {
-        PscDeltaState { y3: pop.initial_state[0][i] - pop.param("E_L"), refractory: 0, refr_input: 0.0 }
+        PscDeltaState {
+            y3: pop.initial_state[0][i] - pop.param("E_L"),
+            refractory: 0,
+            refr_input: 0.0,
+        }
     }
 
     #[inline]
@@ -148,7 +155,9 @@ pub struct PscExpState {
 pub fn propagator_32(tau_syn: f64, tau_m: f64, c_m: f64, h: f64) -> f64 {
     let linear = 1.0 / (2.0 * c_m * tau_m * tau_m) * h * h * (tau_syn - tau_m) * (-h / tau_m).exp();
     let singular = h / c_m * (-h / tau_m).exp();
-    let exact = -tau_m / (c_m * (1.0 - tau_m / tau_syn)) * (-h / tau_syn).exp() * (h * (1.0 / tau_syn - 1.0 / tau_m)).exp_m1();
+    let exact = -tau_m / (c_m * (1.0 - tau_m / tau_syn))
+        * (-h / tau_syn).exp()
+        * (h * (1.0 / tau_syn - 1.0 / tau_m)).exp_m1();
     let deviation = (exact - singular).abs();
     if tau_m == tau_syn || ((tau_m - tau_syn).abs() < 0.1 && deviation > 2.0 * linear.abs()) {
         singular
@@ -278,26 +287,57 @@ impl CondExpProps {
         let k1 = self.rhs(y, i_stim);
         let k2 = self.rhs(&add(y, &[(1.0 / 4.0, &k1)]), i_stim);
         let k3 = self.rhs(&add(y, &[(3.0 / 32.0, &k1), (9.0 / 32.0, &k2)]), i_stim);
-        let k4 = self.rhs(&add(y, &[(1932.0 / 2197.0, &k1), (-7200.0 / 2197.0, &k2), (7296.0 / 2197.0, &k3)]), i_stim);
+        let k4 = self.rhs(
+            &add(
+                y,
+                &[
+                    (1932.0 / 2197.0, &k1),
+                    (-7200.0 / 2197.0, &k2),
+                    (7296.0 / 2197.0, &k3),
+                ],
+            ),
+            i_stim,
+        );
         let k5 = self.rhs(
-            &add(y, &[(439.0 / 216.0, &k1), (-8.0, &k2), (3680.0 / 513.0, &k3), (-845.0 / 4104.0, &k4)]),
+            &add(
+                y,
+                &[
+                    (439.0 / 216.0, &k1),
+                    (-8.0, &k2),
+                    (3680.0 / 513.0, &k3),
+                    (-845.0 / 4104.0, &k4),
+                ],
+            ),
             i_stim,
         );
         let k6 = self.rhs(
             &add(
                 y,
-                &[(-8.0 / 27.0, &k1), (2.0, &k2), (-3544.0 / 2565.0, &k3), (1859.0 / 4104.0, &k4), (-11.0 / 40.0, &k5)],
+                &[
+                    (-8.0 / 27.0, &k1),
+                    (2.0, &k2),
+                    (-3544.0 / 2565.0, &k3),
+                    (1859.0 / 4104.0, &k4),
+                    (-11.0 / 40.0, &k5),
+                ],
             ),
             i_stim,
         );
         let y5 = add(
             y,
-            &[(16.0 / 135.0, &k1), (6656.0 / 12825.0, &k3), (28561.0 / 56430.0, &k4), (-9.0 / 50.0, &k5), (2.0 / 55.0, &k6)],
+            &[
+                (16.0 / 135.0, &k1),
+                (6656.0 / 12825.0, &k3),
+                (28561.0 / 56430.0, &k4),
+                (-9.0 / 50.0, &k5),
+                (2.0 / 55.0, &k6),
+            ],
         );
         let mut err = [0.0; 3];
         for j in 0..3 {
             err[j] = h
-                * (1.0 / 360.0 * k1[j] - 128.0 / 4275.0 * k3[j] - 2197.0 / 75240.0 * k4[j] + 1.0 / 50.0 * k5[j]
+                * (1.0 / 360.0 * k1[j] - 128.0 / 4275.0 * k3[j] - 2197.0 / 75240.0 * k4[j]
+                    + 1.0 / 50.0 * k5[j]
                     + 2.0 / 55.0 * k6[j]);
         }
         (y5, err)
@@ -313,14 +353,21 @@ impl CondExpProps {
             let final_step = h >= self.dt - t;
             loop {
                 let (y_new, err) = self.rkf45(&s.y, h, i_stim);
-                let rmax = err.iter().map(|e| e.abs() / COND_EXP_EPS_ABS).fold(0.0, f64::max);
+                let rmax = err
+                    .iter()
+                    .map(|e| e.abs() / COND_EXP_EPS_ABS)
+                    .fold(0.0, f64::max);
                 if rmax > 1.1 {
                     let r = (0.9 / rmax.powf(1.0 / 5.0)).max(0.2);
                     h *= r;
                     continue;
                 }
                 s.y = y_new;
-                t = if final_step && h >= self.dt - t { self.dt } else { t + h };
+                t = if final_step && h >= self.dt - t {
+                    self.dt
+                } else {
+                    t + h
+                };
                 if rmax < 0.5 {
                     let r = (0.9 / rmax.powf(1.0 / 6.0)).clamp(1.0, 5.0);
                     h *= r;
@@ -355,7 +402,11 @@ impl NeuronModel for IafCondExp {
 
     fn init(pop: &PopulationLayout, i: usize) -> CondExpState {
         CondExpState {
-            y: [pop.initial_state[0][i], pop.initial_state[1][i], pop.initial_state[2][i]],
+            y: [
+                pop.initial_state[0][i],
+                pop.initial_state[1][i],
+                pop.initial_state[2][i],
+            ],
             refractory: 0,
             h: pop_dt_hint(pop),
         }

@@ -1,0 +1,19 @@
+// Spike-driven propagation over the CSR rows of one synapse buffer: each
+// workgroup takes spikes in turn, its threads stride over the row.
+// Twin: src/engine/twin/deliver.rs.
+// #include "shared/bindings.wgsl"
+// #include "shared/fixed.wgsl"
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let n_spikes = atomicLoad(&counters[su.parity]);
+    for (var k = wg.x; k < n_spikes; k = k + nwg.x) {
+        let src = spike_list[su.parity * su.n_neurons + k];
+        let begin = row_ptr[src];
+        let end = row_ptr[src + 1u];
+        for (var j = begin + lid; j < end; j = j + 64u) {
+            let syn = synapses[j];
+            deliver(syn.dst, syn.delay, syn.weight);
+        }
+    }
+}

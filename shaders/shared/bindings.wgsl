@@ -1,0 +1,131 @@
+// Every binding of renshaw's kernels. One bind group layout serves all
+// kernels (src/engine/gpu/mod.rs builds it); each kernel uses a subset.
+// The structs mirror src/engine/gpu/layout.rs (size and offset tests there).
+
+// Mirrors layout::PopParams.
+struct PopParams {
+    model: u32,          // 0 iaf_psc_delta, 1 iaf_psc_exp, 2 iaf_cond_exp
+    ref_steps: u32,
+    _pad0: u32,
+    _pad1: u32,
+    e_l: f32,
+    theta: f32,          // psc models: V_th - E_L; cond: V_th
+    v_reset: f32,        // psc models: V_reset - E_L; cond: V_reset
+    v_min: f32,          // delta: V_min - E_L
+    p22: f32,            // delta: P33; psc_exp: P22
+    p20: f32,            // delta: P30; psc_exp: P20
+    p11_ex: f32,
+    p11_in: f32,
+    p21_ex: f32,
+    p21_in: f32,
+    i_e: f32,
+    inv_c_m: f32,
+    g_l: f32,
+    e_ex: f32,
+    e_in: f32,
+    inv_tau_ex: f32,
+    inv_tau_in: f32,
+    dt: f32,
+    _pad2: f32,
+    _pad3: f32,
+}
+
+// Mirrors layout::StepUniform; one per step of a chunk, at a dynamic offset.
+struct StepUniform {
+    n_neurons: u32,
+    ring_len: u32,
+    slot: u32,           // step mod ring_len
+    parity: u32,         // step mod 2: which half of the spike list
+    step_in_chunk: u32,
+    current_begin: u32,  // events[current_begin..current_end] are current changes of this step
+    current_end: u32,
+    inject_begin: u32,   // events[inject_begin..inject_end] are spikes read in the next step
+    inject_end: u32,
+    n_poisson: u32,
+    seed_lo: u32,
+    seed_hi: u32,
+    pctr_lo: u32,        // Poisson counter: stamp << 8
+    pctr_hi: u32,
+    stamp_lo: u32,
+    stamp_hi: u32,
+    sample_slot: u32,    // row of sample_buf, or 0xffffffff when no recorder samples now
+    sample_mask_lo: u32, // which recorders sample now (bit r)
+    sample_mask_hi: u32,
+    n_sample_columns: u32,
+    rec_capacity: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+// Mirrors layout::PoissonEntry: one (stimulus, target) pair.
+struct PoissonEntry {
+    dst: u32,
+    weight: f32,
+    delay: u32,
+    stim: u32,
+}
+
+// Mirrors layout::PoissonStim.
+struct PoissonStim {
+    stream: u32,
+    pieces: u32,
+    rest: f32,
+    exp_rest: f32,
+    exp_piece: f32,
+    first_lo: u32,
+    first_hi: u32,
+    last_lo: u32,
+    last_hi: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+// Mirrors layout::Event: a current change (value in pA) or a spike to inject (value = weight).
+struct Event {
+    dst: u32,
+    value: f32,
+}
+
+// Mirrors layout::Synapse.
+struct Synapse {
+    dst: u32,
+    weight: f32,
+    delay: u32,
+}
+
+@group(0) @binding(0) var<storage, read> pop_params: array<PopParams>;
+// Population index in the low 31 bits; bit 31 set when the neuron's spikes are recorded.
+@group(0) @binding(1) var<storage, read> neuron_info: array<u32>;
+// (V, a, b, h): V_m (relative to E_L for psc models), I_syn_ex / g_ex, I_syn_in / g_in, integrator step.
+@group(0) @binding(2) var<storage, read_write> state: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> refractory: array<u32>;
+// Ring buffer of 64-bit fixed-point input: word ((slot * n + neuron) * 2 + channel) * 2 is the low half.
+@group(0) @binding(4) var<storage, read_write> ring: array<atomic<u32>>;
+@group(0) @binding(5) var<storage, read_write> i_stim: array<f32>;
+// Spiking neurons of the step, two halves by step parity.
+@group(0) @binding(6) var<storage, read_write> spike_list: array<u32>;
+// [0], [1]: spike counts of the two halves; [2]: recorded spikes in this chunk.
+@group(0) @binding(7) var<storage, read_write> counters: array<atomic<u32>>;
+@group(0) @binding(8) var<storage, read_write> spike_counts: array<u32>;
+// Recorded spikes: (step in chunk, neuron).
+@group(0) @binding(9) var<storage, read_write> rec_buf: array<vec2<u32>>;
+@group(0) @binding(10) var<storage, read> poisson_entries: array<PoissonEntry>;
+@group(0) @binding(11) var<storage, read> poisson_stims: array<PoissonStim>;
+// inv_k[k] = 1 / k as f32 (inv_k[0] unused).
+@group(0) @binding(12) var<storage, read> inv_k: array<f32>;
+@group(0) @binding(13) var<storage, read> events: array<Event>;
+// Sampled columns: (neuron, state variable, recorder).
+@group(0) @binding(14) var<storage, read> sample_map: array<vec4<u32>>;
+@group(0) @binding(15) var<storage, read_write> sample_buf: array<f32>;
+
+@group(1) @binding(0) var<uniform> su: StepUniform;
+
+@group(2) @binding(0) var<storage, read> row_ptr: array<u32>;
+@group(2) @binding(1) var<storage, read> synapses: array<Synapse>;
+
+// Linear invocation index of a 2-D dispatch (x up to 65535 workgroups of 64).
+fn linear_index(gid: vec3<u32>) -> u32 {
+    return gid.x + gid.y * 65535u * 64u;
+}

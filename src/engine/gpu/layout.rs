@@ -1,0 +1,608 @@
+//! The GPU data layout, defined once: `#[repr(C)]` structs that the kernels
+//! read (their WGSL twins are in `shaders/shared/bindings.wgsl`), and the
+//! host-side arrays of a network in that layout, shared by the GPU engine
+//! and its CPU twin.
+
+use crate::build::{Network, Stimulus};
+use crate::engine::cpu::neuron_update::{propagator_32, refractory_steps};
+use crate::models::ModelKind;
+use crate::rng::{POISSON_PIECE, PoissonParams, Purpose, stream_id};
+use bytemuck::{Pod, Zeroable};
+
+/// Per-population constants. WGSL: `PopParams`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable, PartialEq)]
+pub struct PopParams {
+    /// 0 `iaf_psc_delta`, 1 `iaf_psc_exp`, 2 `iaf_cond_exp`.
+    pub model: u32,
+    /// Refractory period in steps.
+    pub ref_steps: u32,
+    /// Padding.
+    pub _pad0: u32,
+    /// Padding.
+    pub _pad1: u32,
+    /// E_L.
+    pub e_l: f32,
+    /// Threshold (relative to E_L for psc models).
+    pub theta: f32,
+    /// Reset (relative to E_L for psc models).
+    pub v_reset: f32,
+    /// Lower bound of V (delta; relative to E_L).
+    pub v_min: f32,
+    /// P22 (psc_exp) or P33 (delta).
+    pub p22: f32,
+    /// P20 (psc_exp) or P30 (delta).
+    pub p20: f32,
+    /// exp(-h/tau_syn_ex).
+    pub p11_ex: f32,
+    /// exp(-h/tau_syn_in).
+    pub p11_in: f32,
+    /// Current-to-voltage propagator, excitatory.
+    pub p21_ex: f32,
+    /// Current-to-voltage propagator, inhibitory.
+    pub p21_in: f32,
+    /// I_e.
+    pub i_e: f32,
+    /// 1 / C_m.
+    pub inv_c_m: f32,
+    /// g_L.
+    pub g_l: f32,
+    /// E_ex.
+    pub e_ex: f32,
+    /// E_in.
+    pub e_in: f32,
+    /// 1 / tau_syn_ex.
+    pub inv_tau_ex: f32,
+    /// 1 / tau_syn_in.
+    pub inv_tau_in: f32,
+    /// Step, ms.
+    pub dt: f32,
+    /// Padding.
+    pub _pad2: f32,
+    /// Padding.
+    pub _pad3: f32,
+}
+
+/// Per-step constants, one per step of a chunk at a 256-byte stride. WGSL: `StepUniform`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable, PartialEq, Default)]
+pub struct StepUniform {
+    /// Neurons.
+    pub n_neurons: u32,
+    /// Ring slots.
+    pub ring_len: u32,
+    /// step mod ring_len.
+    pub slot: u32,
+    /// step mod 2.
+    pub parity: u32,
+    /// Step index within the chunk.
+    pub step_in_chunk: u32,
+    /// Current changes of this step: events[current_begin..current_end].
+    pub current_begin: u32,
+    /// See `current_begin`.
+    pub current_end: u32,
+    /// Spikes to inject for the next step: events[inject_begin..inject_end].
+    pub inject_begin: u32,
+    /// See `inject_begin`.
+    pub inject_end: u32,
+    /// Poisson entries.
+    pub n_poisson: u32,
+    /// Seed, low word.
+    pub seed_lo: u32,
+    /// Seed, high word.
+    pub seed_hi: u32,
+    /// Poisson counter (stamp << 8), low word.
+    pub pctr_lo: u32,
+    /// Poisson counter, high word.
+    pub pctr_hi: u32,
+    /// Stamp (step + 1), low word.
+    pub stamp_lo: u32,
+    /// Stamp, high word.
+    pub stamp_hi: u32,
+    /// Row of the sample buffer, `u32::MAX` when nothing samples.
+    pub sample_slot: u32,
+    /// Sampling recorders, bits 0..32.
+    pub sample_mask_lo: u32,
+    /// Sampling recorders, bits 32..64.
+    pub sample_mask_hi: u32,
+    /// Columns of the sample buffer.
+    pub n_sample_columns: u32,
+    /// Capacity of the recorded-spike buffer.
+    pub rec_capacity: u32,
+    /// Padding.
+    pub _pad: [u32; 3],
+}
+
+/// Stride of per-step uniforms (the minimum uniform offset alignment wgpu guarantees).
+pub const UNIFORM_STRIDE: u64 = 256;
+
+/// One (Poisson stimulus, target) pair. WGSL: `PoissonEntry`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable, PartialEq)]
+pub struct PoissonEntry {
+    /// Target neuron.
+    pub target: u32,
+    /// Weight.
+    pub weight: f32,
+    /// Delay, steps.
+    pub delay: u32,
+    /// Index into the Poisson stimulus table.
+    pub stim: u32,
+}
+
+/// A Poisson stimulus. WGSL: `PoissonStim`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable, PartialEq)]
+pub struct PoissonStim {
+    /// Random stream id.
+    pub stream: u32,
+    /// Whole pieces of mean 16.
+    pub pieces: u32,
+    /// Mean of the last piece.
+    pub rest: f32,
+    /// exp(-rest).
+    pub exp_rest: f32,
+    /// exp(-16).
+    pub exp_piece: f32,
+    /// First active stamp, low word.
+    pub first_lo: u32,
+    /// First active stamp, high word.
+    pub first_hi: u32,
+    /// Last active stamp, low word.
+    pub last_lo: u32,
+    /// Last active stamp, high word.
+    pub last_hi: u32,
+    /// Padding.
+    pub _pad: [u32; 3],
+}
+
+/// A current change or a spike to inject. WGSL: `Event`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable, PartialEq)]
+pub struct Event {
+    /// Target neuron.
+    pub target: u32,
+    /// Current change (pA) or weight.
+    pub value: f32,
+}
+
+/// A synapse in a CSR row. WGSL: `Synapse`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable, PartialEq)]
+pub struct Synapse {
+    /// Target neuron.
+    pub target: u32,
+    /// Weight.
+    pub weight: f32,
+    /// Delay, steps.
+    pub delay: u32,
+}
+
+/// Bytes of one synapse on the device.
+pub const SYNAPSE_BYTES: u64 = std::mem::size_of::<Synapse>() as u64;
+
+/// Rows of synapses that fit one storage binding.
+#[derive(Debug, Clone)]
+pub struct SynapseChunk {
+    /// `row_ptr[i]..row_ptr[i + 1]` are source `i`'s synapses in this chunk (empty for others).
+    pub row_ptr: Vec<u32>,
+    /// The synapses.
+    pub synapses: Vec<Synapse>,
+}
+
+/// A recorder that samples state.
+#[derive(Debug, Clone)]
+pub struct SamplingRecorder {
+    /// Index in `Network::recorders`.
+    pub recorder: usize,
+    /// Interval in steps.
+    pub interval: u64,
+    /// Its columns in the sample buffer.
+    pub columns: std::ops::Range<usize>,
+}
+
+/// A network in the device layout.
+#[derive(Debug, Clone)]
+pub struct DeviceNetwork {
+    /// Neurons.
+    pub n: u32,
+    /// Ring slots (longest delay + 1).
+    pub ring_len: u32,
+    /// Seed.
+    pub seed: u64,
+    /// Per population.
+    pub pop_params: Vec<PopParams>,
+    /// Population index | recorded << 31.
+    pub neuron_info: Vec<u32>,
+    /// Initial (V, a, b, h).
+    pub state: Vec<[f32; 4]>,
+    /// Synapses split into binding-sized chunks.
+    pub synapse_chunks: Vec<SynapseChunk>,
+    /// Poisson (stimulus, target) pairs.
+    pub poisson_entries: Vec<PoissonEntry>,
+    /// Poisson stimuli.
+    pub poisson_stims: Vec<PoissonStim>,
+    /// 1/k as f32.
+    pub inv_k: Vec<f32>,
+    /// Current changes (step, event), merged per (step, target), sorted.
+    pub currents: Vec<(u64, Event)>,
+    /// Spikes to inject at the end of a step (step, event), sorted.
+    pub injections: Vec<(u64, Event)>,
+    /// (neuron, var, recorder, 0) per sampled column.
+    pub sample_map: Vec<[u32; 4]>,
+    /// The sampling recorders.
+    pub sampling: Vec<SamplingRecorder>,
+}
+
+/// Why a network cannot be laid out for the device.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LayoutError {
+    /// A feature the GPU kernels do not implement.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// Entries of the 1/k table.
+pub const INV_K_LEN: usize = 64;
+
+impl DeviceNetwork {
+    /// Lays out a network; synapse chunks hold at most `max_chunk_synapses` each.
+    pub fn new(net: &Network, max_chunk_synapses: u64) -> Result<Self, LayoutError> {
+        let n = net.n_neurons as u32;
+        let dt = net.dt;
+        let mut pop_params = Vec::new();
+        let mut state = vec![[0.0f32; 4]; net.n_neurons];
+        let mut neuron_info = vec![0u32; net.n_neurons];
+        for (pi, p) in net.populations.iter().enumerate() {
+            let e_l = p.param("E_L");
+            let ref_steps = refractory_steps(p.param("t_ref"), dt);
+            let mut pp = PopParams {
+                ref_steps,
+                e_l: e_l as f32,
+                i_e: p.param("I_e") as f32,
+                dt: dt as f32,
+                ..Zeroable::zeroed()
+            };
+            match p.model {
+                ModelKind::IafPscDelta => {
+                    if p.param("refractory_input") != 0.0 {
+                        return Err(LayoutError::Unsupported(format!(
+                            "population `{}`: refractory_input = true is not implemented by the GPU kernels; use --backend cpu",
+                            p.name
+                        )));
+                    }
+                    let tau = p.param("tau_m");
+                    pp.model = 0;
+                    pp.p22 = (-dt / tau).exp() as f32;
+                    pp.p20 = (-tau / p.param("C_m") * (-dt / tau).exp_m1()) as f32;
+                    pp.theta = (p.param("V_th") - e_l) as f32;
+                    pp.v_reset = (p.param("V_reset") - e_l) as f32;
+                    pp.v_min = (p.param("V_min") - e_l) as f32;
+                }
+                ModelKind::IafPscExp => {
+                    let (tau, c) = (p.param("tau_m"), p.param("C_m"));
+                    let (tex, tin) = (p.param("tau_syn_ex"), p.param("tau_syn_in"));
+                    pp.model = 1;
+                    pp.p22 = (-dt / tau).exp() as f32;
+                    pp.p20 = (-tau / c * (-dt / tau).exp_m1()) as f32;
+                    pp.p11_ex = (-dt / tex).exp() as f32;
+                    pp.p11_in = (-dt / tin).exp() as f32;
+                    pp.p21_ex = propagator_32(tex, tau, c, dt) as f32;
+                    pp.p21_in = propagator_32(tin, tau, c, dt) as f32;
+                    pp.theta = (p.param("V_th") - e_l) as f32;
+                    pp.v_reset = (p.param("V_reset") - e_l) as f32;
+                }
+                ModelKind::IafCondExp => {
+                    pp.model = 2;
+                    pp.inv_c_m = (1.0 / p.param("C_m")) as f32;
+                    pp.g_l = p.param("g_L") as f32;
+                    pp.e_ex = p.param("E_ex") as f32;
+                    pp.e_in = p.param("E_in") as f32;
+                    pp.inv_tau_ex = (1.0 / p.param("tau_syn_ex")) as f32;
+                    pp.inv_tau_in = (1.0 / p.param("tau_syn_in")) as f32;
+                    pp.theta = p.param("V_th") as f32;
+                    pp.v_reset = p.param("V_reset") as f32;
+                }
+            }
+            pop_params.push(pp);
+            for i in 0..p.size as usize {
+                let g = p.offset as usize + i;
+                neuron_info[g] = pi as u32;
+                let init = &p.initial_state;
+                state[g] = match p.model {
+                    ModelKind::IafPscDelta => [(init[0][i] - e_l) as f32, 0.0, 0.0, 0.0],
+                    ModelKind::IafPscExp => [
+                        (init[0][i] - e_l) as f32,
+                        init[1][i] as f32,
+                        init[2][i] as f32,
+                        0.0,
+                    ],
+                    ModelKind::IafCondExp => [
+                        init[0][i] as f32,
+                        init[1][i] as f32,
+                        init[2][i] as f32,
+                        dt as f32,
+                    ],
+                };
+            }
+        }
+        for r in net.recorders.iter().filter(|r| r.spikes) {
+            for &g in &r.neurons {
+                neuron_info[g as usize] |= 1 << 31;
+            }
+        }
+
+        // Synapse chunks, split at row boundaries.
+        let syn = &net.synapses;
+        let mut synapse_chunks = Vec::new();
+        let mut src = 0usize;
+        let max = max_chunk_synapses.max(1);
+        while src < net.n_neurons || synapse_chunks.is_empty() {
+            let first = src;
+            let base = syn.row_start[first];
+            while src < net.n_neurons && syn.row_start[src + 1] - base <= max {
+                src += 1;
+            }
+            if src == first && src < net.n_neurons {
+                return Err(LayoutError::Unsupported(format!(
+                    "neuron {first} has {} outgoing synapses, more than one storage binding holds ({max})",
+                    syn.row_start[first + 1] - base
+                )));
+            }
+            let end = syn.row_start[src];
+            let mut row_ptr = vec![0u32; net.n_neurons + 1];
+            for i in 0..=net.n_neurons {
+                let s = syn.row_start[i].clamp(base, end);
+                row_ptr[i] = (s - base) as u32;
+            }
+            let synapses = (base as usize..end as usize)
+                .map(|k| Synapse {
+                    target: syn.target[k],
+                    weight: syn.weight[k] as f32,
+                    delay: syn.delay[k] as u32,
+                })
+                .collect();
+            synapse_chunks.push(SynapseChunk { row_ptr, synapses });
+            if src >= net.n_neurons {
+                break;
+            }
+        }
+
+        let mut poisson_entries = Vec::new();
+        let mut poisson_stims = Vec::new();
+        let mut injections = Vec::new();
+        for stim in &net.stimuli {
+            match stim {
+                Stimulus::Poisson {
+                    index,
+                    targets,
+                    weights,
+                    delays,
+                    lambda,
+                    first_stamp,
+                    last_stamp,
+                } => {
+                    let pp = PoissonParams::new(*lambda);
+                    let si = poisson_stims.len() as u32;
+                    poisson_stims.push(PoissonStim {
+                        stream: stream_id(Purpose::Poisson, *index),
+                        pieces: pp.pieces,
+                        rest: pp.rest as f32,
+                        exp_rest: pp.exp_rest as f32,
+                        exp_piece: pp.exp_piece as f32,
+                        first_lo: *first_stamp as u32,
+                        first_hi: (*first_stamp >> 32) as u32,
+                        last_lo: *last_stamp as u32,
+                        last_hi: (*last_stamp >> 32) as u32,
+                        _pad: [0; 3],
+                    });
+                    for (i, &t) in targets.iter().enumerate() {
+                        poisson_entries.push(PoissonEntry {
+                            target: t,
+                            weight: weights[i] as f32,
+                            delay: delays[i] as u32,
+                            stim: si,
+                        });
+                    }
+                }
+                Stimulus::Deliveries(list) => {
+                    for d in list {
+                        injections.push((
+                            d.step - 1,
+                            Event {
+                                target: d.target,
+                                value: d.weight as f32,
+                            },
+                        ));
+                    }
+                }
+            }
+        }
+        injections.sort_by_key(|e| e.0);
+        let mut merged: Vec<(u64, u32, f64)> = net
+            .currents
+            .iter()
+            .map(|c| (c.step, c.target, c.delta))
+            .collect();
+        merged.sort_by_key(|c| (c.0, c.1));
+        let mut currents: Vec<(u64, Event)> = Vec::new();
+        let mut acc: Option<(u64, u32, f64)> = None;
+        for c in merged {
+            match &mut acc {
+                Some(a) if a.0 == c.0 && a.1 == c.1 => a.2 += c.2,
+                _ => {
+                    if let Some(a) = acc.take() {
+                        currents.push((
+                            a.0,
+                            Event {
+                                target: a.1,
+                                value: a.2 as f32,
+                            },
+                        ));
+                    }
+                    acc = Some(c);
+                }
+            }
+        }
+        if let Some(a) = acc {
+            currents.push((
+                a.0,
+                Event {
+                    target: a.1,
+                    value: a.2 as f32,
+                },
+            ));
+        }
+
+        let mut sample_map = Vec::new();
+        let mut sampling = Vec::new();
+        for (ri, r) in net.recorders.iter().enumerate() {
+            if r.state.is_empty() {
+                continue;
+            }
+            if ri >= 64 {
+                return Err(LayoutError::Unsupported(
+                    "the GPU backend samples state for at most 64 recorders".into(),
+                ));
+            }
+            let start = sample_map.len();
+            for &var in &r.state {
+                for &g in &r.neurons {
+                    sample_map.push([g, var as u32, ri as u32, 0]);
+                }
+            }
+            sampling.push(SamplingRecorder {
+                recorder: ri,
+                interval: r.interval_steps,
+                columns: start..sample_map.len(),
+            });
+        }
+        let inv_k = (0..INV_K_LEN)
+            .map(|k| if k == 0 { 0.0 } else { 1.0 / k as f32 })
+            .collect();
+        debug_assert_eq!(POISSON_PIECE, 16.0, "the kernels hard-code the piece mean");
+        Ok(Self {
+            n,
+            ring_len: (net.max_delay + 1) as u32,
+            seed: net.seed,
+            pop_params,
+            neuron_info,
+            state,
+            synapse_chunks,
+            poisson_entries,
+            poisson_stims,
+            inv_k,
+            currents,
+            injections,
+            sample_map,
+            sampling,
+        })
+    }
+
+    /// The per-step uniforms and the event buffer of the steps `first..first + steps`,
+    /// and for each step with sampling, the recorders that sample then.
+    pub fn plan_chunk(&self, first: u64, steps: u64, rec_capacity: u32) -> ChunkPlan {
+        let mut uniforms = Vec::with_capacity(steps as usize);
+        let mut events = Vec::new();
+        let mut sample_rows = Vec::new();
+        let cur_start = self.currents.partition_point(|c| c.0 < first);
+        let inj_start = self.injections.partition_point(|c| c.0 < first);
+        let (mut ci, mut ii) = (cur_start, inj_start);
+        for j in 0..steps {
+            let step = first + j;
+            let stamp = step + 1;
+            let current_begin = events.len() as u32;
+            while let Some(c) = self.currents.get(ci).filter(|c| c.0 == step) {
+                events.push(c.1);
+                ci += 1;
+            }
+            let current_end = events.len() as u32;
+            let inject_begin = events.len() as u32;
+            while let Some(c) = self.injections.get(ii).filter(|c| c.0 == step) {
+                events.push(c.1);
+                ii += 1;
+            }
+            let inject_end = events.len() as u32;
+            let mut mask = 0u64;
+            for s in &self.sampling {
+                if stamp % s.interval == 0 {
+                    mask |= 1 << s.recorder;
+                }
+            }
+            let sample_slot = if mask != 0 {
+                sample_rows.push((stamp, mask));
+                (sample_rows.len() - 1) as u32
+            } else {
+                u32::MAX
+            };
+            let pctr = stamp << 8;
+            uniforms.push(StepUniform {
+                n_neurons: self.n,
+                ring_len: self.ring_len,
+                slot: (step % self.ring_len as u64) as u32,
+                parity: (step % 2) as u32,
+                step_in_chunk: j as u32,
+                current_begin,
+                current_end,
+                inject_begin,
+                inject_end,
+                n_poisson: self.poisson_entries.len() as u32,
+                seed_lo: self.seed as u32,
+                seed_hi: (self.seed >> 32) as u32,
+                pctr_lo: pctr as u32,
+                pctr_hi: (pctr >> 32) as u32,
+                stamp_lo: stamp as u32,
+                stamp_hi: (stamp >> 32) as u32,
+                sample_slot,
+                sample_mask_lo: mask as u32,
+                sample_mask_hi: (mask >> 32) as u32,
+                n_sample_columns: self.sample_map.len() as u32,
+                rec_capacity,
+                _pad: [0; 3],
+            });
+        }
+        ChunkPlan {
+            uniforms,
+            events,
+            sample_rows,
+        }
+    }
+}
+
+/// What the host prepares for one chunk of steps.
+#[derive(Debug, Clone)]
+pub struct ChunkPlan {
+    /// One per step.
+    pub uniforms: Vec<StepUniform>,
+    /// Current changes and injections, referenced by the uniforms' ranges.
+    pub events: Vec<Event>,
+    /// (stamp, recorder mask) of each sample row.
+    pub sample_rows: Vec<(u64, u64)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::{offset_of, size_of};
+
+    /// Sizes and offsets match the WGSL structs in shaders/shared/bindings.wgsl
+    /// (WGSL lays out u32/f32 fields at 4-byte alignment in declaration order).
+    #[test]
+    fn layouts_match_wgsl() {
+        assert_eq!(size_of::<PopParams>(), 96);
+        assert_eq!(offset_of!(PopParams, e_l), 16);
+        assert_eq!(offset_of!(PopParams, p22), 32);
+        assert_eq!(offset_of!(PopParams, i_e), 56);
+        assert_eq!(offset_of!(PopParams, g_l), 64);
+        assert_eq!(offset_of!(PopParams, dt), 84);
+        assert_eq!(size_of::<StepUniform>(), 96);
+        assert_eq!(offset_of!(StepUniform, seed_lo), 40);
+        assert_eq!(offset_of!(StepUniform, sample_slot), 64);
+        assert_eq!(offset_of!(StepUniform, rec_capacity), 80);
+        assert_eq!(size_of::<PoissonEntry>(), 16);
+        assert_eq!(size_of::<PoissonStim>(), 48);
+        assert_eq!(offset_of!(PoissonStim, first_lo), 20);
+        assert_eq!(size_of::<Event>(), 8);
+        assert_eq!(size_of::<Synapse>(), 12);
+    }
+}

@@ -1,0 +1,705 @@
+//! The GPU backend: WGSL kernels through wgpu, on any Vulkan, Metal or DX12
+//! adapter (lavapipe in CI).
+//!
+//! Many steps are encoded per submission: each step's constants sit in a
+//! uniform buffer at a dynamic offset, so nothing goes back to the host
+//! until the chunk ends; recorded spikes and samples are then read back
+//! together. Pipelines and bind groups are made once.
+
+pub mod layout;
+pub mod shaders;
+
+use super::twin::collect_chunk;
+use super::{Chunk, Engine, EngineError};
+use crate::build::Network;
+use layout::*;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use wgpu::util::DeviceExt;
+
+/// An adapter as `renshaw info` lists it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AdapterReport {
+    /// Name.
+    pub name: String,
+    /// Backend (Vulkan, Metal, Dx12, Gl).
+    pub backend: String,
+    /// Discrete, integrated, virtual, CPU or other.
+    pub device_type: String,
+    /// Driver and its version.
+    pub driver: String,
+    /// Largest buffer, bytes.
+    pub max_buffer_size: u64,
+    /// Largest storage binding, bytes.
+    pub max_storage_buffer_binding_size: u64,
+    /// Storage buffers one kernel may bind.
+    pub max_storage_buffers_per_shader_stage: u32,
+    /// Threads per workgroup.
+    pub max_compute_invocations_per_workgroup: u32,
+    /// Workgroups per dispatch dimension.
+    pub max_compute_workgroups_per_dimension: u32,
+    /// Whether renshaw can run on it.
+    pub usable: bool,
+}
+
+fn instance() -> wgpu::Instance {
+    wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
+}
+
+fn rank(info: &wgpu::AdapterInfo) -> u32 {
+    let by_type = match info.device_type {
+        wgpu::DeviceType::DiscreteGpu => 4,
+        wgpu::DeviceType::IntegratedGpu => 3,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Cpu => 1,
+        wgpu::DeviceType::Other => 0,
+    };
+    // OpenGL cannot run these kernels' storage buffers portably; rank it last.
+    if info.backend == wgpu::Backend::Gl {
+        by_type
+    } else {
+        by_type + 10
+    }
+}
+
+/// Storage buffers the kernels bind at once.
+pub const STORAGE_BINDINGS: u32 = 18;
+
+fn usable(adapter: &wgpu::Adapter) -> bool {
+    let l = adapter.limits();
+    adapter.get_info().backend != wgpu::Backend::Gl
+        && l.max_storage_buffers_per_shader_stage >= STORAGE_BINDINGS
+        && l.max_compute_invocations_per_workgroup >= 64
+}
+
+/// Every adapter wgpu finds, best first.
+pub fn list_adapters() -> Vec<AdapterReport> {
+    let mut adapters = pollster::block_on(instance().enumerate_adapters(wgpu::Backends::all()));
+    adapters.sort_by_key(|a| std::cmp::Reverse(rank(&a.get_info())));
+    adapters
+        .iter()
+        .map(|a| {
+            let i = a.get_info();
+            let l = a.limits();
+            AdapterReport {
+                name: i.name.clone(),
+                backend: format!("{:?}", i.backend),
+                device_type: format!("{:?}", i.device_type),
+                driver: format!("{} {}", i.driver, i.driver_info).trim().to_string(),
+                max_buffer_size: l.max_buffer_size,
+                max_storage_buffer_binding_size: l.max_storage_buffer_binding_size as u64,
+                max_storage_buffers_per_shader_stage: l.max_storage_buffers_per_shader_stage,
+                max_compute_invocations_per_workgroup: l.max_compute_invocations_per_workgroup,
+                max_compute_workgroups_per_dimension: l.max_compute_workgroups_per_dimension,
+                usable: usable(a),
+            }
+        })
+        .collect()
+}
+
+/// The best usable adapter: discrete over integrated over virtual over software.
+pub fn best_adapter() -> Result<wgpu::Adapter, EngineError> {
+    let adapters = pollster::block_on(instance().enumerate_adapters(wgpu::Backends::all()));
+    let found: Vec<String> = adapters
+        .iter()
+        .map(|a| format!("{} ({:?})", a.get_info().name, a.get_info().backend))
+        .collect();
+    adapters.into_iter().filter(usable).max_by_key(|a| rank(&a.get_info())).ok_or_else(|| {
+        EngineError::Backend(if found.is_empty() {
+            "no GPU adapter found (wgpu sees no Vulkan, Metal or DX12 device; on Linux without a GPU, `apt-get install mesa-vulkan-drivers` gives a software one)".into()
+        } else {
+            format!("no usable GPU adapter among: {} (need Vulkan, Metal or DX12 with {STORAGE_BINDINGS} storage buffers per kernel)", found.join(", "))
+        })
+    })
+}
+
+struct Pipelines {
+    begin_step: wgpu::ComputePipeline,
+    neuron_update: wgpu::ComputePipeline,
+    deliver: wgpu::ComputePipeline,
+    poisson: wgpu::ComputePipeline,
+    inject_spikes: wgpu::ComputePipeline,
+    sample: wgpu::ComputePipeline,
+}
+
+struct Buffers {
+    pop_params: wgpu::Buffer,
+    neuron_info: wgpu::Buffer,
+    state: wgpu::Buffer,
+    refractory: wgpu::Buffer,
+    ring: wgpu::Buffer,
+    i_stim: wgpu::Buffer,
+    spike_list: wgpu::Buffer,
+    counters: wgpu::Buffer,
+    spike_counts: wgpu::Buffer,
+    rec_buf: wgpu::Buffer,
+    poisson_entries: wgpu::Buffer,
+    poisson_stims: wgpu::Buffer,
+    inv_k: wgpu::Buffer,
+    events: wgpu::Buffer,
+    sample_map: wgpu::Buffer,
+    sample_buf: wgpu::Buffer,
+    uniforms: wgpu::Buffer,
+}
+
+/// The wgpu backend.
+pub struct GpuEngine {
+    net: Arc<Network>,
+    dn: DeviceNetwork,
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
+    pipelines: Pipelines,
+    layout0: wgpu::BindGroupLayout,
+    buffers: Buffers,
+    bind0: wgpu::BindGroup,
+    bind_uniform: wgpu::BindGroup,
+    bind_chunks: Vec<wgpu::BindGroup>,
+    step: u64,
+    max_chunk_steps: u64,
+    rec_capacity: u32,
+    max_rows: u64,
+    lost: Arc<AtomicBool>,
+    limits: wgpu::Limits,
+}
+
+fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Storage { read_only },
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }
+}
+
+/// Steps per submission: bounded so the recorded-spike buffer cannot overflow.
+const DEFAULT_CHUNK_STEPS: u64 = 1000;
+/// Recorded-spike buffer budget, bytes.
+const REC_BUDGET: u64 = 64 << 20;
+
+fn padded<T: bytemuck::Pod + bytemuck::Zeroable>(v: &[T]) -> Vec<u8> {
+    let mut bytes = bytemuck::cast_slice(v).to_vec();
+    if bytes.len() < 16 {
+        bytes.resize(16, 0);
+    }
+    bytes
+}
+
+impl GpuEngine {
+    /// Lays the network out on the best adapter.
+    pub fn new(net: Arc<Network>) -> Result<Self, EngineError> {
+        Self::with_options(net, None)
+    }
+
+    /// As [`GpuEngine::new`], with an optional cap on synapses per storage
+    /// binding (tests use it to force several synapse buffers).
+    pub fn with_options(
+        net: Arc<Network>,
+        max_chunk_synapses: Option<u64>,
+    ) -> Result<Self, EngineError> {
+        let adapter = best_adapter()?;
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        let per_binding = limits.max_storage_buffer_binding_size as u64 / SYNAPSE_BYTES;
+        let cap = max_chunk_synapses
+            .unwrap_or(per_binding)
+            .min(per_binding)
+            .min(limits.max_buffer_size / SYNAPSE_BYTES);
+        let dn = DeviceNetwork::new(&net, cap).map_err(|e| EngineError::Backend(e.to_string()))?;
+
+        // Every buffer must fit a binding; refuse before allocating anything.
+        let n = dn.n as u64;
+        let ring_bytes = n * dn.ring_len as u64 * 16;
+        let synapse_bytes: u64 = dn
+            .synapse_chunks
+            .iter()
+            .map(|c| c.synapses.len() as u64 * SYNAPSE_BYTES + (n + 1) * 4)
+            .sum();
+        let min_ref = dn
+            .pop_params
+            .iter()
+            .map(|p| p.ref_steps as u64)
+            .min()
+            .unwrap_or(0);
+        let recorded = dn
+            .neuron_info
+            .iter()
+            .filter(|&&i| i & 0x8000_0000 != 0)
+            .count() as u64;
+        let mut max_chunk_steps = DEFAULT_CHUNK_STEPS;
+        while max_chunk_steps > 1
+            && recorded * max_chunk_steps.div_ceil(min_ref + 1) * 8 > REC_BUDGET
+        {
+            max_chunk_steps /= 2;
+        }
+        let rec_capacity = (recorded * max_chunk_steps.div_ceil(min_ref + 1)).max(1);
+        let max_rows = dn
+            .sampling
+            .iter()
+            .map(|s| max_chunk_steps.div_ceil(s.interval))
+            .sum::<u64>()
+            .min(max_chunk_steps)
+            .max(1);
+        let sample_bytes = max_rows * dn.sample_map.len().max(1) as u64 * 4;
+        let total = ring_bytes
+            + synapse_bytes
+            + n * (16 + 4 * 6)
+            + sample_bytes
+            + rec_capacity * 8
+            + dn.poisson_entries.len() as u64 * 16;
+        let too_big = [
+            ("ring buffer", ring_bytes),
+            ("state", n * 16),
+            ("sample buffer", sample_bytes),
+            ("Poisson table", dn.poisson_entries.len() as u64 * 16),
+        ]
+        .into_iter()
+        .find(|(_, b)| {
+            *b > limits.max_storage_buffer_binding_size as u64 || *b > limits.max_buffer_size
+        });
+        if let Some((what, bytes)) = too_big {
+            return Err(EngineError::Backend(format!(
+                "the network does not fit adapter `{}`: its {what} needs {:.2} GiB, more than one storage binding ({:.2} GiB); the whole network needs about {:.2} GiB",
+                info.name,
+                bytes as f64 / (1u64 << 30) as f64,
+                limits.max_storage_buffer_binding_size as f64 / (1u64 << 30) as f64,
+                total as f64 / (1u64 << 30) as f64
+            )));
+        }
+
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("renshaw"),
+            required_features: wgpu::Features::empty(),
+            required_limits: limits.clone(),
+            ..Default::default()
+        }))
+        .map_err(|e| {
+            EngineError::Backend(format!("adapter `{}` refused a device: {e}", info.name))
+        })?;
+        let lost = Arc::new(AtomicBool::new(false));
+        {
+            let lost = Arc::clone(&lost);
+            device
+                .set_device_lost_callback(move |_reason, _msg| lost.store(true, Ordering::SeqCst));
+        }
+        let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
+
+        let storage = wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_SRC
+            | wgpu::BufferUsages::COPY_DST;
+        let init = |label: &str, bytes: Vec<u8>| {
+            device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: &bytes,
+                usage: storage,
+            })
+        };
+        let zeroed = |label: &str, size: u64| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: size.max(16),
+                usage: storage,
+                mapped_at_creation: false,
+            })
+        };
+        let buffers = Buffers {
+            pop_params: init("pop_params", padded(&dn.pop_params)),
+            neuron_info: init("neuron_info", padded(&dn.neuron_info)),
+            state: init("state", padded(&dn.state)),
+            refractory: zeroed("refractory", n * 4),
+            ring: zeroed("ring", ring_bytes),
+            i_stim: zeroed("i_stim", n * 4),
+            spike_list: zeroed("spike_list", 2 * n * 4),
+            counters: zeroed("counters", 16),
+            spike_counts: zeroed("spike_counts", n * 4),
+            rec_buf: zeroed("rec_buf", rec_capacity * 8),
+            poisson_entries: init("poisson_entries", padded(&dn.poisson_entries)),
+            poisson_stims: init("poisson_stims", padded(&dn.poisson_stims)),
+            inv_k: init("inv_k", padded(&dn.inv_k)),
+            events: zeroed("events", 16),
+            sample_map: init("sample_map", padded(&dn.sample_map)),
+            sample_buf: zeroed("sample_buf", sample_bytes),
+            uniforms: device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("step uniforms"),
+                size: max_chunk_steps * UNIFORM_STRIDE,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }),
+        };
+        let chunk_buffers: Vec<(wgpu::Buffer, wgpu::Buffer)> = dn
+            .synapse_chunks
+            .iter()
+            .map(|c| {
+                (
+                    init("row_ptr", padded(&c.row_ptr)),
+                    init("synapses", padded(&c.synapses)),
+                )
+            })
+            .collect();
+
+        let read_only = [
+            true, true, false, false, false, false, false, false, false, false, true, true, true,
+            true, true, false,
+        ];
+        let entries0: Vec<_> = read_only
+            .iter()
+            .enumerate()
+            .map(|(i, &ro)| storage_entry(i as u32, ro))
+            .collect();
+        let layout0 = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("network"),
+            entries: &entries0,
+        });
+        let layout1 = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("step"),
+            entries: &[wgpu::BindGroupLayoutEntry {
+                binding: 0,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Uniform,
+                    has_dynamic_offset: true,
+                    min_binding_size: wgpu::BufferSize::new(
+                        std::mem::size_of::<StepUniform>() as u64
+                    ),
+                },
+                count: None,
+            }],
+        });
+        let layout2 = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("synapse chunk"),
+            entries: &[storage_entry(0, true), storage_entry(1, true)],
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("renshaw"),
+            bind_group_layouts: &[Some(&layout0), Some(&layout1), Some(&layout2)],
+            immediate_size: 0,
+        });
+        let make = |name: &str| {
+            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(name),
+                source: wgpu::ShaderSource::Wgsl(shaders::compose(name).into()),
+            });
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(name),
+                layout: Some(&pipeline_layout),
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: Default::default(),
+                cache: None,
+            })
+        };
+        let pipelines = Pipelines {
+            begin_step: make("begin_step"),
+            neuron_update: make("neuron_update"),
+            deliver: make("deliver"),
+            poisson: make("poisson"),
+            inject_spikes: make("inject_spikes"),
+            sample: make("sample"),
+        };
+        let bind0 = Self::make_bind0(&device, &layout0, &buffers);
+        let bind_uniform = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("step"),
+            layout: &layout1,
+            entries: &[wgpu::BindGroupEntry {
+                binding: 0,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: &buffers.uniforms,
+                    offset: 0,
+                    size: wgpu::BufferSize::new(std::mem::size_of::<StepUniform>() as u64),
+                }),
+            }],
+        });
+        let bind_chunks = chunk_buffers
+            .iter()
+            .map(|(rp, sy)| {
+                device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some("synapse chunk"),
+                    layout: &layout2,
+                    entries: &[
+                        wgpu::BindGroupEntry {
+                            binding: 0,
+                            resource: rp.as_entire_binding(),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 1,
+                            resource: sy.as_entire_binding(),
+                        },
+                    ],
+                })
+            })
+            .collect();
+        let validation_error = pollster::block_on(validation.pop());
+        let oom_error = pollster::block_on(oom.pop());
+        if let Some(e) = oom_error {
+            return Err(EngineError::Backend(format!(
+                "adapter `{}` ran out of memory laying out the network (about {:.2} GiB needed): {e}",
+                info.name,
+                total as f64 / (1u64 << 30) as f64
+            )));
+        }
+        if let Some(e) = validation_error {
+            return Err(EngineError::Backend(format!(
+                "adapter `{}` rejected the network's buffers or kernels: {e}",
+                info.name
+            )));
+        }
+        Ok(Self {
+            net,
+            dn,
+            device,
+            queue,
+            info,
+            pipelines,
+            layout0,
+            buffers,
+            bind0,
+            bind_uniform,
+            bind_chunks,
+            step: 0,
+            max_chunk_steps,
+            rec_capacity: rec_capacity as u32,
+            max_rows,
+            lost,
+            limits,
+        })
+    }
+
+    fn make_bind0(
+        device: &wgpu::Device,
+        layout: &wgpu::BindGroupLayout,
+        b: &Buffers,
+    ) -> wgpu::BindGroup {
+        let all = [
+            &b.pop_params,
+            &b.neuron_info,
+            &b.state,
+            &b.refractory,
+            &b.ring,
+            &b.i_stim,
+            &b.spike_list,
+            &b.counters,
+            &b.spike_counts,
+            &b.rec_buf,
+            &b.poisson_entries,
+            &b.poisson_stims,
+            &b.inv_k,
+            &b.events,
+            &b.sample_map,
+            &b.sample_buf,
+        ];
+        let entries: Vec<_> = all
+            .iter()
+            .enumerate()
+            .map(|(i, buf)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: buf.as_entire_binding(),
+            })
+            .collect();
+        device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("network"),
+            layout,
+            entries: &entries,
+        })
+    }
+
+    /// The adapter in use.
+    pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
+        &self.info
+    }
+
+    fn read_back(&self, buffer: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>, EngineError> {
+        if bytes == 0 {
+            return Ok(Vec::new());
+        }
+        let size = bytes.div_ceil(4) * 4;
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(buffer, 0, &staging, 0, size);
+        self.queue.submit([enc.finish()]);
+        let slice = staging.slice(..);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| self.failure(&format!("waiting for the GPU: {e}")))?;
+        rx.recv()
+            .map_err(|_| self.failure("the read-back was dropped"))?
+            .map_err(|e| self.failure(&format!("mapping a read-back buffer: {e}")))?;
+        let data = slice
+            .get_mapped_range()
+            .map_err(|e| self.failure(&format!("{e:?}")))?
+            .to_vec();
+        staging.unmap();
+        Ok(data[..bytes as usize].to_vec())
+    }
+
+    fn failure(&self, what: &str) -> EngineError {
+        if self.lost.load(Ordering::SeqCst) {
+            EngineError::Backend(format!(
+                "the GPU device `{}` was lost ({what}); output up to the last completed chunk is on disk",
+                self.info.name
+            ))
+        } else {
+            EngineError::Backend(format!("GPU `{}`: {what}", self.info.name))
+        }
+    }
+
+    fn dispatch_1d(&self, pass: &mut wgpu::ComputePass<'_>, threads: u64) {
+        let groups = threads.div_ceil(64).max(1);
+        let max = self.limits.max_compute_workgroups_per_dimension as u64;
+        let x = groups.min(65535).min(max);
+        let y = groups.div_ceil(x);
+        pass.dispatch_workgroups(x as u32, y as u32, 1);
+    }
+
+    fn run_chunk(&mut self, steps: u64, out: &mut Chunk) -> Result<(), EngineError> {
+        let plan = self.dn.plan_chunk(self.step, steps, self.rec_capacity);
+        let mut ubytes = vec![0u8; steps as usize * UNIFORM_STRIDE as usize];
+        for (j, u) in plan.uniforms.iter().enumerate() {
+            let off = j * UNIFORM_STRIDE as usize;
+            ubytes[off..off + std::mem::size_of::<StepUniform>()]
+                .copy_from_slice(bytemuck::bytes_of(u));
+        }
+        self.queue.write_buffer(&self.buffers.uniforms, 0, &ubytes);
+        let event_bytes = (plan.events.len() * std::mem::size_of::<Event>()) as u64;
+        if event_bytes > self.buffers.events.size() {
+            // Grows only when a chunk has more events than any before it.
+            self.buffers.events = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("events"),
+                size: event_bytes.next_power_of_two(),
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            self.bind0 = Self::make_bind0(&self.device, &self.layout0, &self.buffers);
+        }
+        if !plan.events.is_empty() {
+            self.queue
+                .write_buffer(&self.buffers.events, 0, bytemuck::cast_slice(&plan.events));
+        }
+        self.queue
+            .write_buffer(&self.buffers.counters, 8, bytemuck::bytes_of(&0u32));
+
+        let n = self.dn.n as u64;
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("steps"),
+                timestamp_writes: None,
+            });
+            pass.set_bind_group(0, &self.bind0, &[]);
+            pass.set_bind_group(2, &self.bind_chunks[0], &[]);
+            for (j, u) in plan.uniforms.iter().enumerate() {
+                pass.set_bind_group(1, &self.bind_uniform, &[(j as u64 * UNIFORM_STRIDE) as u32]);
+                pass.set_pipeline(&self.pipelines.begin_step);
+                self.dispatch_1d(&mut pass, (u.current_end - u.current_begin) as u64);
+                pass.set_pipeline(&self.pipelines.neuron_update);
+                self.dispatch_1d(&mut pass, n);
+                pass.set_pipeline(&self.pipelines.deliver);
+                for bg in &self.bind_chunks {
+                    pass.set_bind_group(2, bg, &[]);
+                    pass.dispatch_workgroups((n as u32).clamp(1, 1024), 1, 1);
+                }
+                if u.n_poisson > 0 {
+                    pass.set_pipeline(&self.pipelines.poisson);
+                    self.dispatch_1d(&mut pass, u.n_poisson as u64);
+                }
+                if u.inject_end > u.inject_begin {
+                    pass.set_pipeline(&self.pipelines.inject_spikes);
+                    self.dispatch_1d(&mut pass, (u.inject_end - u.inject_begin) as u64);
+                }
+                if u.sample_slot != u32::MAX {
+                    pass.set_pipeline(&self.pipelines.sample);
+                    self.dispatch_1d(&mut pass, u.n_sample_columns as u64);
+                }
+            }
+        }
+        self.queue.submit([enc.finish()]);
+        let counters: Vec<u32> =
+            bytemuck::cast_slice(&self.read_back(&self.buffers.counters, 12)?).to_vec();
+        let recorded = counters[2];
+        if recorded > self.rec_capacity {
+            return Err(self.failure(&format!(
+                "{recorded} spikes to record in a chunk, more than the buffer's {}",
+                self.rec_capacity
+            )));
+        }
+        let rec: Vec<[u32; 2]> =
+            bytemuck::cast_slice(&self.read_back(&self.buffers.rec_buf, recorded as u64 * 8)?)
+                .to_vec();
+        let sample_floats = plan.sample_rows.len() as u64 * self.dn.sample_map.len() as u64;
+        let samples: Vec<f32> =
+            bytemuck::cast_slice(&self.read_back(&self.buffers.sample_buf, sample_floats * 4)?)
+                .to_vec();
+        collect_chunk(&self.dn, self.step, &plan, &rec, &samples, out);
+        self.step += steps;
+        Ok(())
+    }
+
+    /// Reads the device's mutable buffers back (for comparison with the twin).
+    pub fn read_state(&self) -> Result<(Vec<[f32; 4]>, Vec<u32>, Vec<u32>), EngineError> {
+        let n = self.dn.n as u64;
+        let state = bytemuck::cast_slice(&self.read_back(&self.buffers.state, n * 16)?).to_vec();
+        let refractory =
+            bytemuck::cast_slice(&self.read_back(&self.buffers.refractory, n * 4)?).to_vec();
+        let ring = bytemuck::cast_slice(
+            &self.read_back(&self.buffers.ring, n * self.dn.ring_len as u64 * 16)?,
+        )
+        .to_vec();
+        Ok((state, refractory, ring))
+    }
+
+    /// Number of synapse storage buffers in use.
+    pub fn synapse_buffers(&self) -> usize {
+        self.bind_chunks.len()
+    }
+}
+
+impl Engine for GpuEngine {
+    fn describe(&self) -> String {
+        format!(
+            "gpu ({}, {:?}, {:?})",
+            self.info.name, self.info.backend, self.info.device_type
+        )
+    }
+
+    fn network(&self) -> &Network {
+        &self.net
+    }
+
+    fn current_step(&self) -> u64 {
+        self.step
+    }
+
+    fn advance(&mut self, steps: u64, out: &mut Chunk) -> Result<(), EngineError> {
+        let mut left = steps;
+        while left > 0 {
+            let s = left.min(self.max_chunk_steps);
+            self.run_chunk(s, out)?;
+            left -= s;
+        }
+        let _ = self.max_rows;
+        Ok(())
+    }
+
+    fn spike_counts(&self) -> Vec<u64> {
+        match self.read_back(&self.buffers.spike_counts, self.dn.n as u64 * 4) {
+            Ok(bytes) => bytemuck::cast_slice::<u8, u32>(&bytes)
+                .iter()
+                .map(|&c| c as u64)
+                .collect(),
+            Err(_) => vec![0; self.dn.n as usize],
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! The WGSL sources, composed at run time exactly as build.rs composes them
+//! for validation: a line `// #include "shared/x.wgsl"` is replaced by that file.
+
+/// (file name, source) of every file under shaders/.
+const FILES: &[(&str, &str)] = &[
+    (
+        "shared/bindings.wgsl",
+        include_str!("../../../shaders/shared/bindings.wgsl"),
+    ),
+    (
+        "shared/fixed.wgsl",
+        include_str!("../../../shaders/shared/fixed.wgsl"),
+    ),
+    (
+        "shared/philox.wgsl",
+        include_str!("../../../shaders/shared/philox.wgsl"),
+    ),
+    (
+        "begin_step.wgsl",
+        include_str!("../../../shaders/begin_step.wgsl"),
+    ),
+    (
+        "neuron_update.wgsl",
+        include_str!("../../../shaders/neuron_update.wgsl"),
+    ),
+    (
+        "deliver.wgsl",
+        include_str!("../../../shaders/deliver.wgsl"),
+    ),
+    (
+        "poisson.wgsl",
+        include_str!("../../../shaders/poisson.wgsl"),
+    ),
+    (
+        "inject_spikes.wgsl",
+        include_str!("../../../shaders/inject_spikes.wgsl"),
+    ),
+    ("sample.wgsl", include_str!("../../../shaders/sample.wgsl")),
+];
+
+/// The kernels, in the order a step runs them.
+pub const KERNELS: &[&str] = &[
+    "begin_step",
+    "neuron_update",
+    "deliver",
+    "poisson",
+    "inject_spikes",
+    "sample",
+];
+
+fn source(name: &str) -> &'static str {
+    FILES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, s)| *s)
+        .unwrap_or_else(|| panic!("no shader file {name}"))
+}
+
+/// The full source of kernel `name` (e.g. `"deliver"`), includes resolved.
+pub fn compose(name: &str) -> String {
+    compose_file(&format!("{name}.wgsl"), 0)
+}
+
+fn compose_file(file: &str, depth: usize) -> String {
+    assert!(depth < 8, "include depth exceeded at {file}");
+    let mut out = String::new();
+    for line in source(file).lines() {
+        if let Some(rest) = line.trim().strip_prefix("// #include \"") {
+            out.push_str(&compose_file(rest.trim_end_matches('"'), depth + 1));
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,181 @@
+//! CPU twins of the WGSL kernels: each file here does, in f32 and on the
+//! same data layout ([`DeviceNetwork`], [`DeviceState`]), what the kernel of
+//! the same name in `shaders/` does, so the two backends can be compared
+//! kernel by kernel. [`TwinEngine`] runs them in the GPU engine's order.
+
+pub mod begin_step;
+pub mod deliver;
+pub mod fixed;
+pub mod inject_spikes;
+pub mod neuron_update;
+pub mod poisson;
+pub mod sample;
+
+use super::gpu::layout::{ChunkPlan, DeviceNetwork, StepUniform};
+use super::{Chunk, Engine, EngineError, Sample, Spike};
+use crate::build::Network;
+use std::sync::Arc;
+
+/// The mutable device buffers, on the host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceState {
+    /// (V, a, b, h) per neuron.
+    pub state: Vec<[f32; 4]>,
+    /// Refractory steps left.
+    pub refractory: Vec<u32>,
+    /// Ring buffer words (see `shaders/shared/fixed.wgsl`).
+    pub ring: Vec<u32>,
+    /// Device current per neuron.
+    pub i_stim: Vec<f32>,
+    /// Spiking neurons, two halves by parity.
+    pub spike_list: Vec<u32>,
+    /// Spike counts of the halves, recorded spikes.
+    pub counters: [u32; 3],
+    /// Spikes per neuron.
+    pub spike_counts: Vec<u32>,
+    /// Recorded spikes (step in chunk, neuron).
+    pub rec_buf: Vec<[u32; 2]>,
+    /// Sample rows.
+    pub sample_buf: Vec<f32>,
+}
+
+impl DeviceState {
+    /// The initial state of a laid-out network.
+    pub fn new(dn: &DeviceNetwork) -> Self {
+        let n = dn.n as usize;
+        Self {
+            state: dn.state.clone(),
+            refractory: vec![0; n],
+            ring: vec![0; n * dn.ring_len as usize * 4],
+            i_stim: vec![0.0; n],
+            spike_list: vec![0; 2 * n],
+            counters: [0; 3],
+            spike_counts: vec![0; n],
+            rec_buf: Vec::new(),
+            sample_buf: Vec::new(),
+        }
+    }
+}
+
+/// Runs one step's kernels in the GPU engine's order.
+pub fn run_step(
+    dn: &DeviceNetwork,
+    ds: &mut DeviceState,
+    su: &StepUniform,
+    events: &[super::gpu::layout::Event],
+) {
+    begin_step::begin_step(dn, ds, su, events);
+    neuron_update::neuron_update(dn, ds, su);
+    for chunk in &dn.synapse_chunks {
+        deliver::deliver(ds, su, chunk);
+    }
+    poisson::poisson(dn, ds, su);
+    inject_spikes::inject_spikes(ds, su, events);
+    if su.sample_slot != u32::MAX {
+        sample::sample(dn, ds, su);
+    }
+}
+
+/// Turns a chunk's recorded spikes and samples into engine output (shared
+/// with the GPU engine, which reads the same buffers back).
+pub fn collect_chunk(
+    dn: &DeviceNetwork,
+    first_step: u64,
+    plan: &ChunkPlan,
+    rec: &[[u32; 2]],
+    samples: &[f32],
+    out: &mut Chunk,
+) {
+    let mut spikes: Vec<Spike> = rec
+        .iter()
+        .map(|r| Spike {
+            stamp: first_step + r[0] as u64 + 1,
+            neuron: r[1],
+        })
+        .collect();
+    spikes.sort_unstable();
+    out.spikes.extend(spikes);
+    let cols = dn.sample_map.len();
+    for (row, &(stamp, mask)) in plan.sample_rows.iter().enumerate() {
+        for s in &dn.sampling {
+            if mask & (1 << s.recorder) != 0 {
+                let values = samples[row * cols + s.columns.start..row * cols + s.columns.end]
+                    .iter()
+                    .map(|&v| v as f64)
+                    .collect();
+                out.samples.push(Sample {
+                    recorder: s.recorder,
+                    stamp,
+                    values,
+                });
+            }
+        }
+    }
+}
+
+/// The CPU twin of the GPU engine: the kernels' twins run in order, in f32.
+/// Slow (single-threaded); it exists to check the GPU backend.
+pub struct TwinEngine {
+    net: Arc<Network>,
+    dn: DeviceNetwork,
+    ds: DeviceState,
+    step: u64,
+}
+
+impl TwinEngine {
+    /// Lays out a network; `max_chunk_synapses` as in [`DeviceNetwork::new`].
+    pub fn new(net: Arc<Network>, max_chunk_synapses: u64) -> Result<Self, EngineError> {
+        let dn = DeviceNetwork::new(&net, max_chunk_synapses)
+            .map_err(|e| EngineError::Backend(e.to_string()))?;
+        let ds = DeviceState::new(&dn);
+        Ok(Self {
+            net,
+            dn,
+            ds,
+            step: 0,
+        })
+    }
+
+    /// The device buffers, for comparison with the GPU's.
+    pub fn device_state(&self) -> &DeviceState {
+        &self.ds
+    }
+}
+
+impl Engine for TwinEngine {
+    fn describe(&self) -> String {
+        "cpu twin of the GPU kernels (f32)".into()
+    }
+
+    fn network(&self) -> &Network {
+        &self.net
+    }
+
+    fn current_step(&self) -> u64 {
+        self.step
+    }
+
+    fn advance(&mut self, steps: u64, out: &mut Chunk) -> Result<(), EngineError> {
+        let plan = self.dn.plan_chunk(self.step, steps, u32::MAX);
+        self.ds.counters[2] = 0;
+        self.ds.rec_buf.clear();
+        self.ds.sample_buf = vec![0.0; plan.sample_rows.len() * self.dn.sample_map.len()];
+        for su in &plan.uniforms {
+            run_step(&self.dn, &mut self.ds, su, &plan.events);
+        }
+        collect_chunk(
+            &self.dn,
+            self.step,
+            &plan,
+            &self.ds.rec_buf,
+            &self.ds.sample_buf,
+            out,
+        );
+        self.step += steps;
+        Ok(())
+    }
+
+    fn spike_counts(&self) -> Vec<u64> {
+        self.ds.spike_counts.iter().map(|&c| c as u64).collect()
+    }
+}
