@@ -43,6 +43,12 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// List the GPU adapters wgpu finds, with the limits that matter.
+    Info {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the neuron models with their parameters, defaults and state variables.
     Models {
         /// Only this model.
@@ -132,6 +138,61 @@ fn main() -> ExitCode {
             } else {
                 ExitCode::SUCCESS
             }
+        }
+        Command::Info { json } => {
+            let adapters = renshaw::engine::gpu::list_adapters();
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&adapters).expect("serializes")
+                );
+                return ExitCode::SUCCESS;
+            }
+            println!(
+                "renshaw {}; CPU engine: {} threads",
+                env!("CARGO_PKG_VERSION"),
+                rayon::current_num_threads()
+            );
+            if adapters.is_empty() {
+                println!(
+                    "no GPU adapter found (--backend gpu will fail; auto uses the CPU engine)"
+                );
+            }
+            for (i, a) in adapters.iter().enumerate() {
+                println!(
+                    "adapter {i}: {} [{} {}]{}",
+                    a.name,
+                    a.backend,
+                    a.device_type,
+                    if a.usable {
+                        ""
+                    } else {
+                        " (not usable by renshaw)"
+                    }
+                );
+                println!("  driver:                       {}", a.driver);
+                println!(
+                    "  max buffer size:              {} MiB",
+                    a.max_buffer_size >> 20
+                );
+                println!(
+                    "  max storage binding size:     {} MiB",
+                    a.max_storage_buffer_binding_size >> 20
+                );
+                println!(
+                    "  storage buffers per kernel:   {}",
+                    a.max_storage_buffers_per_shader_stage
+                );
+                println!(
+                    "  invocations per workgroup:    {}",
+                    a.max_compute_invocations_per_workgroup
+                );
+                println!(
+                    "  workgroups per dimension:     {}",
+                    a.max_compute_workgroups_per_dimension
+                );
+            }
+            ExitCode::SUCCESS
         }
         Command::Models { name } => {
             let models: Vec<ModelKind> = match name {

@@ -4,6 +4,7 @@
 use crate::build::{BuildError, Network, build};
 use crate::description::{self, Description, DescriptionErrors};
 use crate::engine::cpu::CpuEngine;
+use crate::engine::gpu::GpuEngine;
 use crate::engine::{Chunk, Engine, EngineError, Sample, Spike};
 use crate::output::{RecordingWriter, stats};
 use serde::Serialize;
@@ -170,19 +171,33 @@ pub fn run_file(path: &Path, opts: &RunOptions) -> Result<RunOutput, RunError> {
 }
 
 /// Picks the engine for a backend choice.
+///
+/// `Auto` takes a hardware GPU when wgpu finds one that can run the network,
+/// and otherwise the CPU engine (a software adapter such as lavapipe is
+/// slower than the CPU engine, so `Auto` does not pick it); it says which
+/// when `opts.progress` is set. `Gpu` takes the best adapter, software ones
+/// included, and fails with the reason when there is none.
 pub fn make_engine(net: Arc<Network>, opts: &RunOptions) -> Result<Box<dyn Engine>, RunError> {
     match opts.backend {
         Backend::Cpu => Ok(Box::new(CpuEngine::new(net, opts.threads)?)),
+        Backend::Gpu => Ok(Box::new(GpuEngine::new(net)?)),
         Backend::Auto => {
+            let hardware = crate::engine::gpu::best_adapter()
+                .map(|a| a.get_info())
+                .ok()
+                .filter(|i| i.device_type != wgpu::DeviceType::Cpu);
+            let reason = match hardware {
+                Some(info) => match GpuEngine::new(Arc::clone(&net)) {
+                    Ok(engine) => return Ok(Box::new(engine)),
+                    Err(e) => format!("GPU `{}` cannot run this network ({e})", info.name),
+                },
+                None => "no hardware GPU adapter found".to_string(),
+            };
             if opts.progress {
-                eprintln!("renshaw: no GPU backend in this build; running on the CPU engine");
+                eprintln!("renshaw: {reason}; running on the CPU engine");
             }
             Ok(Box::new(CpuEngine::new(net, opts.threads)?))
         }
-        Backend::Gpu => Err(EngineError::Backend(
-            "the GPU backend is not available in this version of renshaw; use --backend cpu".into(),
-        )
-        .into()),
     }
 }
 

@@ -585,24 +585,129 @@ mod tests {
     use super::*;
     use std::mem::{offset_of, size_of};
 
-    /// Sizes and offsets match the WGSL structs in shaders/shared/bindings.wgsl
-    /// (WGSL lays out u32/f32 fields at 4-byte alignment in declaration order).
+    /// (member name, Rust offset) of each field, in declaration order.
+    fn check(wgsl: &naga::Module, name: &str, size: usize, fields: &[(&str, usize)]) {
+        let ty = wgsl
+            .types
+            .iter()
+            .find(|(_, t)| t.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("no WGSL struct {name}"))
+            .1;
+        let naga::TypeInner::Struct { members, span } = &ty.inner else {
+            panic!("{name} is not a struct")
+        };
+        assert_eq!(
+            *span as usize, size,
+            "{name}: WGSL size {span}, Rust size {size}"
+        );
+        for (field, offset) in fields {
+            let m = members
+                .iter()
+                .find(|m| m.name.as_deref() == Some(*field))
+                .unwrap_or_else(|| panic!("{name}.{field} missing in WGSL"));
+            assert_eq!(
+                m.offset as usize, *offset,
+                "{name}.{field}: WGSL offset {}, Rust offset {offset}",
+                m.offset
+            );
+        }
+    }
+
+    /// The Rust structs and their WGSL counterparts (shaders/shared/bindings.wgsl)
+    /// agree in size and in the offset of every field, as naga lays them out.
     #[test]
     fn layouts_match_wgsl() {
-        assert_eq!(size_of::<PopParams>(), 96);
-        assert_eq!(offset_of!(PopParams, e_l), 16);
-        assert_eq!(offset_of!(PopParams, p22), 32);
-        assert_eq!(offset_of!(PopParams, i_e), 56);
-        assert_eq!(offset_of!(PopParams, g_l), 64);
-        assert_eq!(offset_of!(PopParams, dt), 84);
-        assert_eq!(size_of::<StepUniform>(), 96);
-        assert_eq!(offset_of!(StepUniform, seed_lo), 40);
-        assert_eq!(offset_of!(StepUniform, sample_slot), 64);
-        assert_eq!(offset_of!(StepUniform, rec_capacity), 80);
-        assert_eq!(size_of::<PoissonEntry>(), 16);
-        assert_eq!(size_of::<PoissonStim>(), 48);
-        assert_eq!(offset_of!(PoissonStim, first_lo), 20);
-        assert_eq!(size_of::<Event>(), 8);
-        assert_eq!(size_of::<Synapse>(), 12);
+        let module =
+            naga::front::wgsl::parse_str(&crate::engine::gpu::shaders::compose("neuron_update"))
+                .unwrap();
+        macro_rules! fields {
+            ($t:ty: $($f:ident),*) => { &[$((stringify!($f), offset_of!($t, $f))),*] };
+        }
+        check(
+            &module,
+            "PopParams",
+            size_of::<PopParams>(),
+            fields!(PopParams: model, ref_steps, e_l, theta, v_reset, v_min, p22, p20, p11_ex, p11_in, p21_ex, p21_in, i_e, inv_c_m, g_l, e_ex, e_in, inv_tau_ex, inv_tau_in, dt),
+        );
+        check(
+            &module,
+            "StepUniform",
+            size_of::<StepUniform>(),
+            fields!(StepUniform: n_neurons, ring_len, slot, parity, step_in_chunk, current_begin, current_end, inject_begin, inject_end, n_poisson, seed_lo, seed_hi, pctr_lo, pctr_hi, stamp_lo, stamp_hi, sample_slot, sample_mask_lo, sample_mask_hi, n_sample_columns, rec_capacity),
+        );
+        check(
+            &module,
+            "PoissonEntry",
+            size_of::<PoissonEntry>(),
+            fields!(PoissonEntry: weight, delay, stim),
+        );
+        check(
+            &module,
+            "PoissonStim",
+            size_of::<PoissonStim>(),
+            fields!(PoissonStim: stream, pieces, rest, exp_rest, exp_piece, first_lo, first_hi, last_lo, last_hi),
+        );
+        check(&module, "Event", size_of::<Event>(), fields!(Event: value));
+        check(
+            &module,
+            "Synapse",
+            size_of::<Synapse>(),
+            fields!(Synapse: weight, delay),
+        );
+        // `target` is a WGSL keyword; the WGSL name is `dst`, at the same offset.
+        check(
+            &module,
+            "Synapse",
+            size_of::<Synapse>(),
+            &[("dst", offset_of!(Synapse, target))],
+        );
+        check(
+            &module,
+            "PoissonEntry",
+            size_of::<PoissonEntry>(),
+            &[("dst", offset_of!(PoissonEntry, target))],
+        );
+        check(
+            &module,
+            "Event",
+            size_of::<Event>(),
+            &[("dst", offset_of!(Event, target))],
+        );
+    }
+
+    /// Several synapse buffers hold exactly the rows of one.
+    #[test]
+    fn synapse_chunks_split_at_row_boundaries() {
+        let text = r#"
+[populations.A]
+model = "iaf_psc_delta"
+size = 50
+[[projections]]
+from = "A"
+to = "A"
+connect = { rule = "fixed_indegree", indegree = 7 }
+synapse = { weight = 0.5, delay = { uniform = [0.1, 2.0] } }
+[run]
+duration = 1.0
+"#;
+        let desc =
+            crate::description::parse_str(text, crate::description::Format::Toml, "t").unwrap();
+        let net = crate::build::build(&desc).unwrap();
+        let one = DeviceNetwork::new(&net, u64::MAX).unwrap();
+        let many = DeviceNetwork::new(&net, 20).unwrap();
+        assert_eq!(one.synapse_chunks.len(), 1);
+        assert!(many.synapse_chunks.len() >= 350 / 20);
+        for src in 0..50 {
+            let row = |dn: &DeviceNetwork| -> Vec<Synapse> {
+                dn.synapse_chunks
+                    .iter()
+                    .flat_map(|c| {
+                        c.synapses[c.row_ptr[src] as usize..c.row_ptr[src + 1] as usize].to_vec()
+                    })
+                    .collect()
+            };
+            assert_eq!(row(&one), row(&many), "row {src}");
+        }
+        assert!(many.synapse_chunks.iter().all(|c| c.synapses.len() <= 20));
     }
 }

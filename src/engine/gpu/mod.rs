@@ -43,7 +43,13 @@ pub struct AdapterReport {
 }
 
 fn instance() -> wgpu::Instance {
-    wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    if std::env::var_os("WGPU_BACKEND").is_none() {
+        // Vulkan, Metal, DX12: OpenGL cannot run the kernels, and probing it
+        // on a headless machine only prints noise.
+        desc.backends = wgpu::Backends::PRIMARY;
+    }
+    wgpu::Instance::new(desc)
 }
 
 fn rank(info: &wgpu::AdapterInfo) -> u32 {
@@ -627,7 +633,7 @@ impl GpuEngine {
         }
         self.queue.submit([enc.finish()]);
         let counters: Vec<u32> =
-            bytemuck::cast_slice(&self.read_back(&self.buffers.counters, 12)?).to_vec();
+            bytemuck::pod_collect_to_vec(&self.read_back(&self.buffers.counters, 12)?);
         let recorded = counters[2];
         if recorded > self.rec_capacity {
             return Err(self.failure(&format!(
@@ -635,13 +641,13 @@ impl GpuEngine {
                 self.rec_capacity
             )));
         }
-        let rec: Vec<[u32; 2]> =
-            bytemuck::cast_slice(&self.read_back(&self.buffers.rec_buf, recorded as u64 * 8)?)
-                .to_vec();
+        let rec: Vec<[u32; 2]> = bytemuck::pod_collect_to_vec(
+            &self.read_back(&self.buffers.rec_buf, recorded as u64 * 8)?,
+        );
         let sample_floats = plan.sample_rows.len() as u64 * self.dn.sample_map.len() as u64;
-        let samples: Vec<f32> =
-            bytemuck::cast_slice(&self.read_back(&self.buffers.sample_buf, sample_floats * 4)?)
-                .to_vec();
+        let samples: Vec<f32> = bytemuck::pod_collect_to_vec(
+            &self.read_back(&self.buffers.sample_buf, sample_floats * 4)?,
+        );
         collect_chunk(&self.dn, self.step, &plan, &rec, &samples, out);
         self.step += steps;
         Ok(())
@@ -650,13 +656,12 @@ impl GpuEngine {
     /// Reads the device's mutable buffers back (for comparison with the twin).
     pub fn read_state(&self) -> Result<(Vec<[f32; 4]>, Vec<u32>, Vec<u32>), EngineError> {
         let n = self.dn.n as u64;
-        let state = bytemuck::cast_slice(&self.read_back(&self.buffers.state, n * 16)?).to_vec();
+        let state = bytemuck::pod_collect_to_vec(&self.read_back(&self.buffers.state, n * 16)?);
         let refractory =
-            bytemuck::cast_slice(&self.read_back(&self.buffers.refractory, n * 4)?).to_vec();
-        let ring = bytemuck::cast_slice(
+            bytemuck::pod_collect_to_vec(&self.read_back(&self.buffers.refractory, n * 4)?);
+        let ring = bytemuck::pod_collect_to_vec(
             &self.read_back(&self.buffers.ring, n * self.dn.ring_len as u64 * 16)?,
-        )
-        .to_vec();
+        );
         Ok((state, refractory, ring))
     }
 
@@ -695,7 +700,7 @@ impl Engine for GpuEngine {
 
     fn spike_counts(&self) -> Vec<u64> {
         match self.read_back(&self.buffers.spike_counts, self.dn.n as u64 * 4) {
-            Ok(bytes) => bytemuck::cast_slice::<u8, u32>(&bytes)
+            Ok(bytes) => bytemuck::pod_collect_to_vec::<u8, u32>(&bytes)
                 .iter()
                 .map(|&c| c as u64)
                 .collect(),
