@@ -782,7 +782,10 @@ duration = 1.0
     )
 }
 
-fn fingerprint(n: &Network) -> (Vec<u64>, Vec<u32>, Vec<u64>, Vec<u16>, Vec<Vec<Vec<u64>>>) {
+/// Synapse arrays and initial state as bits.
+type Fingerprint = (Vec<u64>, Vec<u32>, Vec<u64>, Vec<u16>, Vec<Vec<Vec<u64>>>);
+
+fn fingerprint(n: &Network) -> Fingerprint {
     (
         n.synapses.row_start.clone(),
         n.synapses.target.clone(),

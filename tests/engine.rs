@@ -296,6 +296,7 @@ duration = 200.0
     let mut changed_at_first = 0;
     let mut changed_at_last = 0;
     for (k, (stamp, _)) in p.iter().enumerate() {
+        #[expect(clippy::needless_range_loop, reason = "i indexes two rows of counts")]
         for i in 0..100 {
             let before = if k == 0 { 0 } else { counts[k - 1][i] };
             let now = counts[k][i];
@@ -397,7 +398,10 @@ duration = 200.0
     )
 }
 
-fn spikes_and_samples(out: &RunOutput) -> (Vec<Spike>, Vec<(usize, u64, Vec<u64>)>) {
+/// Spikes and (recorder, stamp, value bits) of every sample.
+type Recorded = (Vec<Spike>, Vec<(usize, u64, Vec<u64>)>);
+
+fn spikes_and_samples(out: &RunOutput) -> Recorded {
     (
         out.spikes.clone(),
         out.samples

@@ -398,7 +398,7 @@ pub fn build(desc: &Description) -> Result<Network, BuildError> {
     let mut currents = Vec::new();
     for (k, st) in desc.stimuli.iter().enumerate() {
         let what = format!("{}: stimuli[{k}]", desc.source);
-        let targets: Vec<u32> = st.targets.iter().flat_map(|s| global(s)).collect();
+        let targets: Vec<u32> = st.targets.iter().flat_map(&global).collect();
         let ss = stream_id(Purpose::StimulusSynapse, k);
         let mut weights = Vec::with_capacity(targets.len());
         let mut delays = Vec::with_capacity(targets.len());

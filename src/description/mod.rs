@@ -64,7 +64,7 @@ pub fn parse_str(text: &str, format: Format, name: &str) -> Result<Description, 
     if diags.is_empty() {
         return Ok(description.expect("no diagnostics means a description was read"));
     }
-    diags.sort_by(|a, b| (a.line, a.column).cmp(&(b.line, b.column)));
+    diags.sort_by_key(|a| (a.line, a.column));
     // A table inherited through `like` is checked once per population that
     // uses it; keep the first of identical reports, which share a position
     // but need not be adjacent.

@@ -621,10 +621,7 @@ fn read_populations(
         let mut chain = vec![i];
         let mut current = i;
         let mut ok = true;
-        loop {
-            let Some(like) = get(raw[current].entries, "like") else {
-                break;
-            };
+        while let Some(like) = get(raw[current].entries, "like") {
             let path = format!("populations.{}.like", raw[current].name);
             let Some(base) = ck.string(&like.value, &path) else {
                 ok = false;

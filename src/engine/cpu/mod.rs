@@ -281,7 +281,7 @@ impl CpuEngine {
 
         // 4. Sampling.
         for (ri, rec) in net.recorders.iter().enumerate() {
-            if rec.state.is_empty() || stamp % rec.interval_steps != 0 {
+            if rec.state.is_empty() || !stamp.is_multiple_of(rec.interval_steps) {
                 continue;
             }
             let pop = &net.populations[rec.population];

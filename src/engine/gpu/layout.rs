@@ -350,11 +350,11 @@ impl DeviceNetwork {
                 )));
             }
             let end = syn.row_start[src];
-            let mut row_ptr = vec![0u32; net.n_neurons + 1];
-            for i in 0..=net.n_neurons {
-                let s = syn.row_start[i].clamp(base, end);
-                row_ptr[i] = (s - base) as u32;
-            }
+            let row_ptr: Vec<u32> = syn
+                .row_start
+                .iter()
+                .map(|&s| (s.clamp(base, end) - base) as u32)
+                .collect();
             let synapses = (base as usize..end as usize)
                 .map(|k| Synapse {
                     target: syn.target[k],
@@ -525,7 +525,7 @@ impl DeviceNetwork {
             let inject_end = events.len() as u32;
             let mut mask = 0u64;
             for s in &self.sampling {
-                if stamp % s.interval == 0 {
+                if stamp.is_multiple_of(s.interval) {
                     mask |= 1 << s.recorder;
                 }
             }

@@ -93,7 +93,7 @@ pub fn list_adapters() -> Vec<AdapterReport> {
                 device_type: format!("{:?}", i.device_type),
                 driver: format!("{} {}", i.driver, i.driver_info).trim().to_string(),
                 max_buffer_size: l.max_buffer_size,
-                max_storage_buffer_binding_size: l.max_storage_buffer_binding_size as u64,
+                max_storage_buffer_binding_size: l.max_storage_buffer_binding_size,
                 max_storage_buffers_per_shader_stage: l.max_storage_buffers_per_shader_stage,
                 max_compute_invocations_per_workgroup: l.max_compute_invocations_per_workgroup,
                 max_compute_workgroups_per_dimension: l.max_compute_workgroups_per_dimension,
@@ -147,6 +147,9 @@ struct Buffers {
     sample_buf: wgpu::Buffer,
     uniforms: wgpu::Buffer,
 }
+
+/// Neuron state, refractory counters and ring-buffer words read back from the device.
+pub type DeviceSnapshot = (Vec<[f32; 4]>, Vec<u32>, Vec<u32>);
 
 /// The wgpu backend.
 pub struct GpuEngine {
@@ -210,7 +213,7 @@ impl GpuEngine {
         let adapter = best_adapter()?;
         let info = adapter.get_info();
         let limits = adapter.limits();
-        let per_binding = limits.max_storage_buffer_binding_size as u64 / SYNAPSE_BYTES;
+        let per_binding = limits.max_storage_buffer_binding_size / SYNAPSE_BYTES;
         let cap = max_chunk_synapses
             .unwrap_or(per_binding)
             .min(per_binding)
@@ -264,9 +267,7 @@ impl GpuEngine {
             ("Poisson table", dn.poisson_entries.len() as u64 * 16),
         ]
         .into_iter()
-        .find(|(_, b)| {
-            *b > limits.max_storage_buffer_binding_size as u64 || *b > limits.max_buffer_size
-        });
+        .find(|(_, b)| *b > limits.max_storage_buffer_binding_size || *b > limits.max_buffer_size);
         if let Some((what, bytes)) = too_big {
             return Err(EngineError::Backend(format!(
                 "the network does not fit adapter `{}`: its {what} needs {:.2} GiB, more than one storage binding ({:.2} GiB); the whole network needs about {:.2} GiB",
@@ -653,8 +654,9 @@ impl GpuEngine {
         Ok(())
     }
 
-    /// Reads the device's mutable buffers back (for comparison with the twin).
-    pub fn read_state(&self) -> Result<(Vec<[f32; 4]>, Vec<u32>, Vec<u32>), EngineError> {
+    /// Reads the device's mutable buffers back (for comparison with the twin):
+    /// neuron state, refractory counters and ring-buffer words.
+    pub fn read_state(&self) -> Result<DeviceSnapshot, EngineError> {
         let n = self.dn.n as u64;
         let state = bytemuck::pod_collect_to_vec(&self.read_back(&self.buffers.state, n * 16)?);
         let refractory =
