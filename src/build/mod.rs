@@ -376,22 +376,7 @@ pub fn build(desc: &Description) -> Result<Network, BuildError> {
         }
         pairs_all.extend(drawn);
     }
-    // CSR by source; a stable sort keeps each row in projection, then draw, order.
-    pairs_all.par_sort_by_key(|x| x.0);
-    let mut row_start = vec![0u64; n_neurons + 1];
-    for x in &pairs_all {
-        row_start[x.0 as usize + 1] += 1;
-    }
-    for i in 0..n_neurons {
-        row_start[i + 1] += row_start[i];
-    }
-    let synapses = Synapses {
-        row_start,
-        target: pairs_all.iter().map(|x| x.1).collect(),
-        weight: pairs_all.iter().map(|x| x.2).collect(),
-        delay: pairs_all.iter().map(|x| x.3).collect(),
-    };
-    drop(pairs_all);
+    let synapses = to_csr(pairs_all, n_neurons);
 
     let steps = round_to_steps(desc.run.duration, dt);
     let mut stimuli = Vec::new();
@@ -511,6 +496,41 @@ pub fn build(desc: &Description) -> Result<Network, BuildError> {
         recorders,
         steps,
     })
+}
+
+/// CSR by source, each row sorted by target (the CPU engine's delivery
+/// blocks find their part of a row by binary search). A counting sort by
+/// source keeps each row in projection, then draw, order before the stable
+/// per-row sort, so multapses stay in a deterministic order.
+fn to_csr(pairs: Vec<(u32, u32, f64, u16)>, n_neurons: usize) -> Synapses {
+    let mut row_start = vec![0u64; n_neurons + 1];
+    for x in &pairs {
+        row_start[x.0 as usize + 1] += 1;
+    }
+    for i in 0..n_neurons {
+        row_start[i + 1] += row_start[i];
+    }
+    let mut cursor: Vec<u64> = row_start[..n_neurons].to_vec();
+    let mut ordered: Vec<(u32, f64, u16)> = vec![(0, 0.0, 0); pairs.len()];
+    for (src, tgt, w, d) in pairs {
+        let c = &mut cursor[src as usize];
+        ordered[*c as usize] = (tgt, w, d);
+        *c += 1;
+    }
+    let mut rows: Vec<&mut [(u32, f64, u16)]> = Vec::with_capacity(n_neurons);
+    let mut rest = ordered.as_mut_slice();
+    for i in 0..n_neurons {
+        let (row, tail) = rest.split_at_mut((row_start[i + 1] - row_start[i]) as usize);
+        rows.push(row);
+        rest = tail;
+    }
+    rows.par_iter_mut().for_each(|row| row.sort_by_key(|x| x.0));
+    Synapses {
+        row_start,
+        target: ordered.par_iter().map(|x| x.0).collect(),
+        weight: ordered.par_iter().map(|x| x.1).collect(),
+        delay: ordered.par_iter().map(|x| x.2).collect(),
+    }
 }
 
 /// Turns a device's amplitude schedule into per-neuron current changes.

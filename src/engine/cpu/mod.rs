@@ -9,7 +9,10 @@
 //! 4. recorders sample state at stamps that are multiples of their interval.
 //!
 //! Synaptic input is summed in 64-bit fixed point (32 fractional bits), so
-//! the sum does not depend on the order in which threads add it.
+//! the sum does not depend on the order in which it is added. Delivery needs
+//! no atomics: the neurons are split into blocks, each block owns its
+//! neurons' ring cells, and each block takes from every spiking row (rows are
+//! sorted by target) and every Poisson table the part that ends in it.
 
 pub mod neuron_update;
 
@@ -20,7 +23,6 @@ use crate::rng::{PoissonParams, Purpose, inv_k_table, poisson_f32, stream_id};
 use neuron_update::*;
 use rayon::prelude::*;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 
 /// Fixed-point scale of synaptic input: 2^32 units per mV, pA or nS.
 pub const FIXED_SCALE: f64 = 4_294_967_296.0;
@@ -47,28 +49,59 @@ fn make_state<M: NeuronModel>(pop: &PopulationLayout, dt: f64) -> (M::Props, Vec
     )
 }
 
-/// Runs one model's update over a population, in parallel chunks.
+/// Runs one model's update over a population, in parallel chunks; `cells`
+/// is the population's part of this step's ring slot (two per neuron).
 fn update_population<M: NeuronModel>(
     props: &M::Props,
     states: &mut [M::State],
-    ring_ex: &mut [AtomicI64],
-    ring_in: &mut [AtomicI64],
+    cells: &mut [i64],
     i_stim: &[f64],
     spiked: &mut [bool],
 ) {
     states
         .par_chunks_mut(CHUNK)
-        .zip(ring_ex.par_chunks_mut(CHUNK))
-        .zip(ring_in.par_chunks_mut(CHUNK))
+        .zip(cells.par_chunks_mut(CHUNK * 2))
         .zip(i_stim.par_chunks(CHUNK))
         .zip(spiked.par_chunks_mut(CHUNK))
-        .for_each(|((((s, ex), in_), cur), out)| {
+        .for_each(|(((s, cells), cur), out)| {
             for i in 0..s.len() {
-                let e = std::mem::take(ex[i].get_mut()) as f64 / FIXED_SCALE;
-                let n = std::mem::take(in_[i].get_mut()) as f64 / FIXED_SCALE;
+                let e = std::mem::take(&mut cells[2 * i]) as f64 / FIXED_SCALE;
+                let n = std::mem::take(&mut cells[2 * i + 1]) as f64 / FIXED_SCALE;
                 out[i] = M::update(props, &mut s[i], e, n, cur[i]);
             }
         });
+}
+
+/// The ring buffer shared by the delivery blocks. Each block writes only the
+/// cells of its own target neurons (in every slot), so no two threads ever
+/// touch the same cell; the blocks' neuron ranges are disjoint by
+/// construction in `one_step`.
+#[derive(Clone, Copy)]
+struct RingCells(*mut i64);
+
+// SAFETY: see the type's documentation: writes through the pointer are
+// partitioned by target neuron among the threads, and the buffer outlives
+// the parallel region that uses it.
+unsafe impl Send for RingCells {}
+// SAFETY: as above.
+unsafe impl Sync for RingCells {}
+
+impl RingCells {
+    /// The pointer (a method, so that closures capture the whole `Sync` wrapper).
+    fn ptr(self) -> *mut i64 {
+        self.0
+    }
+}
+
+/// A Poisson stimulus' targets, sorted by neuron so that a block finds its
+/// part by binary search.
+struct PoissonTable {
+    params: PoissonParams,
+    stream: u32,
+    first_stamp: u64,
+    last_stamp: u64,
+    /// (target, weight, delay), sorted by target.
+    entries: Vec<(u32, f64, u16)>,
 }
 
 fn sample_population<M: NeuronModel>(
@@ -86,18 +119,23 @@ pub struct CpuEngine {
     net: Arc<Network>,
     step: u64,
     pops: Vec<PopState>,
-    /// Ring buffers, slot-major: `ring_ex[slot * n + neuron]`.
-    ring_ex: Vec<AtomicI64>,
-    ring_in: Vec<AtomicI64>,
+    /// Ring buffer, slot-major: `ring[(slot * n + neuron) * 2 + channel]`,
+    /// channel 0 excitatory, 1 inhibitory. Slot-major keeps the cells that
+    /// one delay writes in a step together, which is what caches like.
+    ring: Vec<i64>,
     ring_len: u64,
+    /// Neurons per delivery block.
+    block: usize,
     i_stim: Vec<f64>,
     spiked: Vec<bool>,
     spike_counts: Vec<u64>,
     recorded: Vec<bool>,
     next_current: usize,
     delivery_cursor: Vec<usize>,
-    poisson: Vec<Option<PoissonParams>>,
+    poisson: Vec<PoissonTable>,
     inv_k: Vec<f32>,
+    /// Synapse weights in fixed point, converted once.
+    weight_fixed: Vec<i64>,
     threads: Option<rayon::ThreadPool>,
 }
 
@@ -108,7 +146,7 @@ impl CpuEngine {
         let n = net.n_neurons;
         let ring_len = net.max_delay + 1;
         let ring_cells = (ring_len as usize)
-            .checked_mul(n)
+            .checked_mul(2 * n)
             .ok_or_else(|| EngineError::Backend("ring buffer size overflows".into()))?;
         let pops = net
             .populations
@@ -137,8 +175,30 @@ impl CpuEngine {
         let poisson = net
             .stimuli
             .iter()
-            .map(|s| match s {
-                Stimulus::Poisson { lambda, .. } => Some(PoissonParams::new(*lambda)),
+            .filter_map(|s| match s {
+                Stimulus::Poisson {
+                    index,
+                    targets,
+                    weights,
+                    delays,
+                    lambda,
+                    first_stamp,
+                    last_stamp,
+                } => {
+                    let mut entries: Vec<(u32, f64, u16)> = targets
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &t)| (t, weights[i], delays[i]))
+                        .collect();
+                    entries.sort_by_key(|e| e.0);
+                    Some(PoissonTable {
+                        params: PoissonParams::new(*lambda),
+                        stream: stream_id(Purpose::Poisson, *index),
+                        first_stamp: *first_stamp,
+                        last_stamp: *last_stamp,
+                        entries,
+                    })
+                }
                 Stimulus::Deliveries(_) => None,
             })
             .collect();
@@ -154,9 +214,9 @@ impl CpuEngine {
         Ok(Self {
             step: 0,
             pops,
-            ring_ex: (0..ring_cells).map(|_| AtomicI64::new(0)).collect(),
-            ring_in: (0..ring_cells).map(|_| AtomicI64::new(0)).collect(),
+            ring: vec![0; ring_cells],
             ring_len,
+            block: 0,
             i_stim: vec![0.0; n],
             spiked: vec![false; n],
             spike_counts: vec![0; n],
@@ -165,6 +225,12 @@ impl CpuEngine {
             delivery_cursor: vec![0; net.stimuli.len()],
             poisson,
             inv_k: inv_k_table(),
+            weight_fixed: net
+                .synapses
+                .weight
+                .par_iter()
+                .map(|&w| to_fixed(w))
+                .collect(),
             threads,
             net,
         })
@@ -185,22 +251,17 @@ impl CpuEngine {
         }
 
         // 2. Neuron updates.
-        let slot = (step % self.ring_len) as usize;
-        let row = slot * n..(slot + 1) * n;
-        let ring_ex = &mut self.ring_ex[row.clone()];
-        let ring_in = &mut self.ring_in[row];
+        let ring_len = self.ring_len;
+        let slot = (step % ring_len) as usize;
+        let row = &mut self.ring[slot * 2 * n..(slot + 1) * 2 * n];
         for (pop, state) in net.populations.iter().zip(self.pops.iter_mut()) {
             let r = pop.offset as usize..(pop.offset + pop.size) as usize;
-            let (ex, in_, cur, sp) = (
-                &mut ring_ex[r.clone()],
-                &mut ring_in[r.clone()],
-                &self.i_stim[r.clone()],
-                &mut self.spiked[r],
-            );
+            let cells = &mut row[r.start * 2..r.end * 2];
+            let (cur, sp) = (&self.i_stim[r.clone()], &mut self.spiked[r]);
             match state {
-                PopState::Delta(p, s) => update_population::<IafPscDelta>(p, s, ex, in_, cur, sp),
-                PopState::Exp(p, s) => update_population::<IafPscExp>(p, s, ex, in_, cur, sp),
-                PopState::Cond(p, s) => update_population::<IafCondExp>(p, s, ex, in_, cur, sp),
+                PopState::Delta(p, s) => update_population::<IafPscDelta>(p, s, cells, cur, sp),
+                PopState::Exp(p, s) => update_population::<IafPscExp>(p, s, cells, cur, sp),
+                PopState::Cond(p, s) => update_population::<IafCondExp>(p, s, cells, cur, sp),
             }
         }
         let stamp = step + 1;
@@ -212,69 +273,73 @@ impl CpuEngine {
             }
         }
 
-        // 3. Delivery.
+        // 3. Delivery, block by block of target neurons.
+        if self.block == 0 {
+            let threads = rayon::current_num_threads().max(1);
+            self.block = n.div_ceil(threads * 4).max(256).min(n.max(1));
+        }
+        let block = self.block;
         let syn = &net.synapses;
-        let ring_len = self.ring_len;
-        let (rex, rin) = (&self.ring_ex, &self.ring_in);
-        let deliver = |target: u32, delay: u64, w: f64| {
-            let cell = ((step + delay) % ring_len) as usize * n + target as usize;
-            if w >= 0.0 {
-                rex[cell].fetch_add(to_fixed(w), Ordering::Relaxed);
-            } else {
-                rin[cell].fetch_add(to_fixed(w), Ordering::Relaxed);
+        let seed = net.seed;
+        let inv_k = &self.inv_k;
+        let weight_fixed = &self.weight_fixed;
+        let active: Vec<&PoissonTable> = self
+            .poisson
+            .iter()
+            .filter(|p| stamp >= p.first_stamp && stamp <= p.last_stamp)
+            .collect();
+        let cells = RingCells(self.ring.as_mut_ptr());
+        let ring_cells = self.ring.len();
+        (0..n.div_ceil(block)).into_par_iter().for_each(|b| {
+            let lo = (b * block) as u32;
+            let hi = ((b + 1) * block).min(n) as u32;
+            let add = |target: u32, delay: u64, w: i64| {
+                debug_assert!(target >= lo && target < hi);
+                let cell = (((step + delay) % ring_len) as usize * n + target as usize) * 2
+                    + usize::from(w < 0);
+                assert!(cell < ring_cells);
+                // SAFETY: `target` lies in this block's range [lo, hi), which no
+                // other block shares, and `cell` is in bounds (checked above).
+                unsafe { *cells.ptr().add(cell) += w };
+            };
+            for &src in &spikes {
+                let (a, z) = (
+                    syn.row_start[src as usize] as usize,
+                    syn.row_start[src as usize + 1] as usize,
+                );
+                let row = &syn.target[a..z];
+                let first = a + row.partition_point(|&t| t < lo);
+                let end = a + row.partition_point(|&t| t < hi);
+                for k in first..end {
+                    add(syn.target[k], syn.delay[k] as u64, weight_fixed[k]);
+                }
             }
-        };
-        spikes.par_iter().for_each(|&src| {
-            let (a, b) = (
-                syn.row_start[src as usize] as usize,
-                syn.row_start[src as usize + 1] as usize,
-            );
-            for k in a..b {
-                deliver(syn.target[k], syn.delay[k] as u64, syn.weight[k]);
+            for table in &active {
+                let e = &table.entries;
+                let first = e.partition_point(|x| x.0 < lo);
+                let end = e.partition_point(|x| x.0 < hi);
+                for &(t, w, d) in &e[first..end] {
+                    let k = draw_poisson(seed, table.stream, t, stamp, &table.params, inv_k);
+                    if k > 0 {
+                        add(t, d as u64, to_fixed(w * k as f64));
+                    }
+                }
             }
         });
         for (si, stim) in net.stimuli.iter().enumerate() {
-            match stim {
-                Stimulus::Poisson {
-                    index,
-                    targets,
-                    weights,
-                    delays,
-                    first_stamp,
-                    last_stamp,
-                    ..
-                } => {
-                    if stamp < *first_stamp || stamp > *last_stamp {
-                        continue;
+            if let Stimulus::Deliveries(list) = stim {
+                let cursor = &mut self.delivery_cursor[si];
+                // Deliveries are due `delay` steps ahead; hand over all whose
+                // read step is within the ring's horizon.
+                while let Some(d) = list.get(*cursor) {
+                    if d.step > step + ring_len - 1 {
+                        break;
                     }
-                    let params = self.poisson[si]
-                        .as_ref()
-                        .expect("poisson stimulus has params");
-                    let stream = stream_id(Purpose::Poisson, *index);
-                    targets
-                        .par_iter()
-                        .enumerate()
-                        .with_min_len(256)
-                        .for_each(|(i, &t)| {
-                            let k = draw_poisson(net.seed, stream, t, stamp, params, &self.inv_k);
-                            if k > 0 {
-                                deliver(t, delays[i] as u64, weights[i] * k as f64);
-                            }
-                        });
-                }
-                Stimulus::Deliveries(list) => {
-                    let cursor = &mut self.delivery_cursor[si];
-                    // Deliveries are due `delay` steps ahead; hand over all
-                    // whose read step is within the ring's horizon.
-                    while let Some(d) = list.get(*cursor) {
-                        if d.step > step + ring_len - 1 {
-                            break;
-                        }
-                        if d.step > step {
-                            deliver(d.target, d.step - step, d.weight);
-                        }
-                        *cursor += 1;
+                    if d.step > step {
+                        let cell = ((d.step % ring_len) as usize * n + d.target as usize) * 2;
+                        self.ring[cell + usize::from(d.weight < 0.0)] += to_fixed(d.weight);
                     }
+                    *cursor += 1;
                 }
             }
         }
