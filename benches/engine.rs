@@ -1,0 +1,105 @@
+//! Engine benchmarks: the fixed cost of a step on a small network and the
+//! Brunel (2000) network, on the CPU engine and, when an adapter exists, on
+//! the GPU. See benches/README.md.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use renshaw::build::{build, Network};
+use renshaw::description::{load, parse_str, Format};
+use renshaw::engine::cpu::CpuEngine;
+use renshaw::engine::gpu::GpuEngine;
+use renshaw::engine::{Chunk, Engine};
+use std::path::Path;
+use std::sync::Arc;
+
+fn small_network() -> Arc<Network> {
+    let text = r#"
+[network]
+dt = 0.1
+seed = 1
+[populations.E]
+model = "iaf_psc_delta"
+size = 800
+params = { C_m = 1.0, tau_m = 20.0, t_ref = 2.0, E_L = 0.0, V_reset = 10.0, V_th = 20.0 }
+init = { V_m = { uniform = [10.0, 20.0] } }
+[populations.I]
+like = "E"
+size = 200
+[[stimuli]]
+kind = "poisson"
+rate = 2000.0
+targets = ["E", "I"]
+synapse = { weight = 0.707, delay = 1.5 }
+[[projections]]
+from = "E"
+to = ["E", "I"]
+connect = { rule = "fixed_indegree", indegree = 80 }
+synapse = { weight = 0.707, delay = 1.5 }
+[[projections]]
+from = "I"
+to = ["E", "I"]
+connect = { rule = "fixed_indegree", indegree = 20 }
+synapse = { weight = -3.535, delay = 1.5 }
+[run]
+duration = 1000.0
+"#;
+    Arc::new(build(&parse_str(text, Format::Toml, "small").unwrap()).unwrap())
+}
+
+fn brunel() -> Arc<Network> {
+    let desc = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/brunel.toml")).unwrap();
+    Arc::new(build(&desc).unwrap())
+}
+
+fn engines(net: &Arc<Network>) -> Vec<(String, Box<dyn Engine>)> {
+    let mut out: Vec<(String, Box<dyn Engine>)> = vec![("cpu".into(), Box::new(CpuEngine::new(Arc::clone(net), None).unwrap()))];
+    match GpuEngine::new(Arc::clone(net)) {
+        Ok(g) => {
+            eprintln!("GPU adapter: {}", g.describe());
+            out.push(("gpu".into(), Box::new(g)));
+        }
+        Err(e) => eprintln!("no GPU benchmark: {e}"),
+    }
+    out
+}
+
+/// Wall time of 100 steps of a 1,000-neuron E/I network: the fixed cost of a step.
+fn step_cost(c: &mut Criterion) {
+    let net = small_network();
+    let mut group = c.benchmark_group("step_cost_1000_neurons");
+    group.throughput(Throughput::Elements(100));
+    for (name, mut engine) in engines(&net) {
+        let mut warm = Chunk::default();
+        engine.advance(1000, &mut warm).unwrap();
+        group.bench_function(BenchmarkId::from_parameter(&name), |b| {
+            b.iter(|| {
+                let mut out = Chunk::default();
+                engine.advance(100, &mut out).unwrap();
+                out.spikes.len()
+            })
+        });
+    }
+    group.finish();
+}
+
+/// Wall time of 100 ms (1,000 steps) of the Brunel network; throughput in steps.
+fn brunel_100ms(c: &mut Criterion) {
+    let net = brunel();
+    let mut group = c.benchmark_group("brunel_100ms");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(1000));
+    for (name, mut engine) in engines(&net) {
+        let mut warm = Chunk::default();
+        engine.advance(1000, &mut warm).unwrap();
+        group.bench_function(BenchmarkId::from_parameter(&name), |b| {
+            b.iter(|| {
+                let mut out = Chunk::default();
+                engine.advance(1000, &mut out).unwrap();
+                out.spikes.len()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, step_cost, brunel_100ms);
+criterion_main!(benches);
