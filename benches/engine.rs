@@ -2,9 +2,9 @@
 //! Brunel (2000) network, on the CPU engine and, when an adapter exists, on
 //! the GPU. See benches/README.md.
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use renshaw::build::{build, Network};
-use renshaw::description::{load, parse_str, Format};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use renshaw::build::{Network, build};
+use renshaw::description::{Format, load, parse_str};
 use renshaw::engine::cpu::CpuEngine;
 use renshaw::engine::gpu::GpuEngine;
 use renshaw::engine::{Chunk, Engine};
@@ -51,7 +51,10 @@ fn brunel() -> Arc<Network> {
 }
 
 fn engines(net: &Arc<Network>) -> Vec<(String, Box<dyn Engine>)> {
-    let mut out: Vec<(String, Box<dyn Engine>)> = vec![("cpu".into(), Box::new(CpuEngine::new(Arc::clone(net), None).unwrap()))];
+    let mut out: Vec<(String, Box<dyn Engine>)> = vec![(
+        "cpu".into(),
+        Box::new(CpuEngine::new(Arc::clone(net), None).unwrap()),
+    )];
     match GpuEngine::new(Arc::clone(net)) {
         Ok(g) => {
             eprintln!("GPU adapter: {}", g.describe());

@@ -6,6 +6,7 @@ use crate::description::{self, Description, DescriptionErrors};
 use crate::engine::cpu::CpuEngine;
 use crate::engine::gpu::GpuEngine;
 use crate::engine::{Chunk, Engine, EngineError, Sample, Spike};
+use crate::output::weights::WeightSeries;
 use crate::output::{RecordingWriter, stats};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -143,6 +144,8 @@ pub struct RunOutput {
     pub samples: Vec<Sample>,
     /// The built network.
     pub network: Arc<Network>,
+    /// Recorded weights, one series per `[[record_weights]]`.
+    pub weights: Vec<WeightSeries>,
 }
 
 impl RunOutput {
@@ -229,9 +232,28 @@ pub fn run_description(
         recorded_by_pop[r.population] = true;
     }
     let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let dir = opts.out_dir.as_deref();
+    let mut weight_series = (0..net.weight_records.len())
+        .map(|r| WeightSeries::new(&net, r, dir))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| RunError::Io {
+            path: dir.map(Path::to_path_buf).unwrap_or_default(),
+            source: e,
+        })?;
     let mut done = 0;
     while done < net.steps {
-        let n = opts.chunk_steps.max(1).min(net.steps - done);
+        // Chunks end at weight snapshots, so that snapshots fall on their steps.
+        let next_snapshot = weight_series
+            .iter()
+            .filter(|w| w.interval_steps != u64::MAX)
+            .map(|w| (done / w.interval_steps + 1) * w.interval_steps)
+            .min()
+            .unwrap_or(u64::MAX);
+        let n = opts
+            .chunk_steps
+            .max(1)
+            .min(net.steps - done)
+            .min(next_snapshot - done);
         let mut chunk = Chunk::default();
         let result = engine.advance(n, &mut chunk);
         // Whatever was simulated reaches the disk before an error is reported.
@@ -250,6 +272,22 @@ pub fn run_description(
             kept.samples.extend(chunk.samples);
         }
         done += n;
+        if weight_series
+            .iter()
+            .any(|w| w.interval_steps != u64::MAX && done % w.interval_steps == 0)
+        {
+            let all = engine.synapse_weights()?;
+            for w in weight_series
+                .iter_mut()
+                .filter(|w| w.interval_steps != u64::MAX && done % w.interval_steps == 0)
+            {
+                w.snapshot(&all, done as f64 * net.dt, opts.keep_in_memory)
+                    .map_err(|e| RunError::Io {
+                        path: dir.map(Path::to_path_buf).unwrap_or_default(),
+                        source: e,
+                    })?;
+            }
+        }
         if opts.progress && interactive {
             eprint!(
                 "\rsimulated {:.1} / {:.1} ms",
@@ -260,6 +298,15 @@ pub fn run_description(
     }
     if opts.progress && interactive {
         eprintln!();
+    }
+    if !weight_series.is_empty() {
+        let all = engine.synapse_weights()?;
+        for w in &mut weight_series {
+            w.finish(&all, dir).map_err(|e| RunError::Io {
+                path: dir.map(Path::to_path_buf).unwrap_or_default(),
+                source: e,
+            })?;
+        }
     }
     let simulate_s = t_sim.elapsed().as_secs_f64();
     let duration_ms = net.steps as f64 * net.dt;
@@ -298,6 +345,7 @@ pub fn run_description(
         })
         .unwrap_or_default();
     if writer.is_some() {
+        files.extend(weight_series.iter().flat_map(|w| w.file_names()));
         files.push("summary.json".into());
     }
     let summary = Summary {
@@ -329,5 +377,6 @@ pub fn run_description(
         spikes: kept.spikes,
         samples: kept.samples,
         network: net,
+        weights: weight_series,
     })
 }

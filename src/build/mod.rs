@@ -51,6 +51,8 @@ pub struct Synapses {
     pub weight: Vec<f64>,
     /// Delay in steps (>= 1).
     pub delay: Vec<u16>,
+    /// Index of the projection the synapse belongs to.
+    pub projection: Vec<u16>,
 }
 
 impl Synapses {
@@ -150,6 +152,51 @@ pub struct Network {
     pub recorders: Vec<Recorder>,
     /// Steps to simulate.
     pub steps: u64,
+    /// Projections, in description order.
+    pub projections: Vec<ProjectionLayout>,
+    /// Weight recordings.
+    pub weight_records: Vec<WeightRecorder>,
+}
+
+/// A projection as the engines and recorders need it.
+#[derive(Debug, Clone)]
+pub struct ProjectionLayout {
+    /// Source populations (their union, in order).
+    pub from: Vec<usize>,
+    /// Target populations (their union, in order).
+    pub to: Vec<usize>,
+    /// STDP, `None` for static synapses.
+    pub plasticity: Option<StdpParams>,
+}
+
+/// A weight recording in steps.
+#[derive(Debug, Clone)]
+pub struct WeightRecorder {
+    /// Projection index.
+    pub projection: usize,
+    /// Snapshot interval in steps (`u64::MAX`: final weights only).
+    pub interval_steps: u64,
+}
+
+impl Network {
+    /// Index of a global neuron within the union of `pops` (a projection's
+    /// `from` or `to`), or `None` when it is in none of them.
+    pub fn union_index(&self, pops: &[usize], neuron: u32) -> Option<u32> {
+        let mut base = 0;
+        for &p in pops {
+            let layout = &self.populations[p];
+            if neuron >= layout.offset && neuron < layout.offset + layout.size {
+                return Some(base + neuron - layout.offset);
+            }
+            base += layout.size;
+        }
+        None
+    }
+
+    /// Whether any projection is plastic.
+    pub fn is_plastic(&self) -> bool {
+        self.projections.iter().any(|p| p.plasticity.is_some())
+    }
 }
 
 impl Network {
@@ -312,7 +359,7 @@ pub fn build(desc: &Description) -> Result<Network, BuildError> {
     };
 
     let mut max_delay = 1u64;
-    let mut pairs_all: Vec<(u32, u32, f64, u16)> = Vec::new();
+    let mut pairs_all: Vec<(u32, u32, f64, u16, u16)> = Vec::new();
     for (k, proj) in desc.projections.iter().enumerate() {
         let what = format!("{}: projections[{k}]", desc.source);
         let sources: Vec<u32> = proj
@@ -356,7 +403,7 @@ pub fn build(desc: &Description) -> Result<Network, BuildError> {
         let pairs = connect::connect(proj, &sources, &targets, seed, k);
         let ws = stream_id(Purpose::Weight, k);
         let ds = stream_id(Purpose::Delay, k);
-        let drawn: Result<Vec<(u32, u32, f64, u16)>, BuildError> = pairs
+        let drawn: Result<Vec<(u32, u32, f64, u16, u16)>, BuildError> = pairs
             .par_iter()
             .enumerate()
             .map(|(c, &(src, tgt))| {
@@ -367,6 +414,7 @@ pub fn build(desc: &Description) -> Result<Network, BuildError> {
                     tgt,
                     draw(&proj.weight, &mut w),
                     delay_steps(&proj.delay, &mut d, dt, &what)?,
+                    k as u16,
                 ))
             })
             .collect();
@@ -377,6 +425,27 @@ pub fn build(desc: &Description) -> Result<Network, BuildError> {
         pairs_all.extend(drawn);
     }
     let synapses = to_csr(pairs_all, n_neurons);
+    let projections = desc
+        .projections
+        .iter()
+        .map(|p| ProjectionLayout {
+            from: p.from.clone(),
+            to: p.to.clone(),
+            plasticity: p.plasticity,
+        })
+        .collect();
+    let weight_records = desc
+        .weight_records
+        .iter()
+        .map(|w| WeightRecorder {
+            projection: w.projection,
+            interval_steps: if w.interval.is_finite() {
+                round_to_steps(w.interval, dt).max(1)
+            } else {
+                u64::MAX
+            },
+        })
+        .collect();
 
     let steps = round_to_steps(desc.run.duration, dt);
     let mut stimuli = Vec::new();
@@ -495,6 +564,8 @@ pub fn build(desc: &Description) -> Result<Network, BuildError> {
         max_delay,
         recorders,
         steps,
+        projections,
+        weight_records,
     })
 }
 
@@ -502,7 +573,7 @@ pub fn build(desc: &Description) -> Result<Network, BuildError> {
 /// blocks find their part of a row by binary search). A counting sort by
 /// source keeps each row in projection, then draw, order before the stable
 /// per-row sort, so multapses stay in a deterministic order.
-fn to_csr(pairs: Vec<(u32, u32, f64, u16)>, n_neurons: usize) -> Synapses {
+fn to_csr(pairs: Vec<(u32, u32, f64, u16, u16)>, n_neurons: usize) -> Synapses {
     let mut row_start = vec![0u64; n_neurons + 1];
     for x in &pairs {
         row_start[x.0 as usize + 1] += 1;
@@ -511,13 +582,13 @@ fn to_csr(pairs: Vec<(u32, u32, f64, u16)>, n_neurons: usize) -> Synapses {
         row_start[i + 1] += row_start[i];
     }
     let mut cursor: Vec<u64> = row_start[..n_neurons].to_vec();
-    let mut ordered: Vec<(u32, f64, u16)> = vec![(0, 0.0, 0); pairs.len()];
-    for (src, tgt, w, d) in pairs {
+    let mut ordered: Vec<(u32, f64, u16, u16)> = vec![(0, 0.0, 0, 0); pairs.len()];
+    for (src, tgt, w, d, p) in pairs {
         let c = &mut cursor[src as usize];
-        ordered[*c as usize] = (tgt, w, d);
+        ordered[*c as usize] = (tgt, w, d, p);
         *c += 1;
     }
-    let mut rows: Vec<&mut [(u32, f64, u16)]> = Vec::with_capacity(n_neurons);
+    let mut rows: Vec<&mut [(u32, f64, u16, u16)]> = Vec::with_capacity(n_neurons);
     let mut rest = ordered.as_mut_slice();
     for i in 0..n_neurons {
         let (row, tail) = rest.split_at_mut((row_start[i + 1] - row_start[i]) as usize);
@@ -530,6 +601,7 @@ fn to_csr(pairs: Vec<(u32, u32, f64, u16)>, n_neurons: usize) -> Synapses {
         target: ordered.par_iter().map(|x| x.0).collect(),
         weight: ordered.par_iter().map(|x| x.1).collect(),
         delay: ordered.par_iter().map(|x| x.2).collect(),
+        projection: ordered.par_iter().map(|x| x.3).collect(),
     }
 }
 

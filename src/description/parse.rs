@@ -14,7 +14,12 @@ const TOP_KEYS: &[&str] = &[
     "stimuli",
     "projections",
     "record",
+    "record_weights",
     "run",
+];
+const SYNAPSE_RULES: &[&str] = &["static", "stdp", "stdp_nn_symm"];
+const STDP_KEYS: &[&str] = &[
+    "weight", "delay", "rule", "tau_plus", "lambda", "alpha", "mu_plus", "mu_minus", "Wmax",
 ];
 const NETWORK_KEYS: &[&str] = &["dt", "seed"];
 const POPULATION_KEYS: &[&str] = &["model", "size", "params", "init", "like"];
@@ -530,6 +535,23 @@ pub(crate) fn read_description(
             }
         }
     }
+    let n_projections = get(top, "projections").map_or(0, |e| match &e.value.kind {
+        NodeKind::Array(a) => a.len(),
+        _ => 0,
+    });
+    let mut weight_records = Vec::new();
+    if let Some(e) = get(top, "record_weights") {
+        for (i, node) in array_of_tables(ck, &e.value, "record_weights")
+            .into_iter()
+            .enumerate()
+        {
+            if let Some(r) =
+                read_weight_record(node, &format!("record_weights[{i}]"), ck, n_projections, dt)
+            {
+                weight_records.push(r);
+            }
+        }
+    }
 
     if !ck.diags.is_empty() {
         return None;
@@ -544,6 +566,7 @@ pub(crate) fn read_description(
         stimuli,
         projections,
         records,
+        weight_records,
         run: RunSpec {
             duration: run_duration?,
         },
@@ -1083,7 +1106,13 @@ fn read_synapse(
         return (Some(Dist::Constant(1.0)), Some(Dist::Constant(dt)));
     };
     let p = join(path, "synapse");
-    let Some(st) = ck.table(&e.value, &p, &["weight", "delay"]) else {
+    // Projections take a synapse rule and its parameters too; stimuli do not.
+    let allowed: &[&str] = if path.starts_with("projections") {
+        STDP_KEYS
+    } else {
+        &["weight", "delay"]
+    };
+    let Some(st) = ck.table(&e.value, &p, allowed) else {
         return (None, None);
     };
     let weight = match get(st, "weight") {
@@ -1536,7 +1565,31 @@ fn read_projection(
             _ => unreachable!("rule checked above"),
         })
     });
+    let plasticity = read_plasticity(t, path, ck);
     let (weight, delay) = read_synapse(t, node, path, ck, dt, true);
+    if let (Some(Some(stdp)), Some(w)) = (&plasticity, &weight) {
+        let (lo, hi) = w.bounds();
+        let ok = if stdp.wmax > 0.0 {
+            lo >= 0.0
+        } else {
+            hi <= 0.0
+        };
+        if !ok {
+            let e = get(t, "synapse").expect("plasticity read from it");
+            ck.error(
+                &e.value.span,
+                &join(path, "synapse.weight"),
+                format!(
+                    "weights of a plastic synapse must have the sign of Wmax ({})",
+                    stdp.wmax
+                ),
+                Some(
+                    "bound the weight distribution to [0, Wmax] (or [Wmax, 0] for negative Wmax)"
+                        .into(),
+                ),
+            );
+        }
+    }
     if ck.diags.len() > before {
         return None;
     }
@@ -1548,6 +1601,122 @@ fn read_projection(
         allow_multapses: multapses,
         weight: weight?,
         delay: delay?,
+        plasticity: plasticity?,
+    })
+}
+
+/// The synapse rule of a projection and its parameters (NEST's names and
+/// defaults); `Some(None)` for static synapses, `None` on errors.
+fn read_plasticity(t: &[Entry], path: &str, ck: &mut Checker<'_>) -> Option<Option<StdpParams>> {
+    let Some(e) = get(t, "synapse") else {
+        return Some(None);
+    };
+    let NodeKind::Table(st) = &e.value.kind else {
+        return Some(None);
+    };
+    let p = join(path, "synapse");
+    let rule = match get(st, "rule") {
+        None => "static",
+        Some(r) => ck.string(&r.value, &join(&p, "rule"))?,
+    };
+    let nearest = match rule {
+        "static" => return Some(None),
+        "stdp" => false,
+        "stdp_nn_symm" => true,
+        other => {
+            let r = get(st, "rule").expect("rule given");
+            ck.error(
+                &r.value.span,
+                &join(&p, "rule"),
+                format!("unknown synapse rule `{other}`"),
+                Some(suggest(other, SYNAPSE_RULES)),
+            );
+            return None;
+        }
+    };
+    let mut value = |key: &str, default: f64, check: fn(f64) -> bool, what: &str| -> Option<f64> {
+        match get(st, key) {
+            None => Some(default),
+            Some(e) => {
+                let kp = join(&p, key);
+                let v = ck.finite(&e.value, &kp)?;
+                if !check(v) {
+                    ck.error(&e.value.span, &kp, format!("must be {what}, got {v}"), None);
+                    return None;
+                }
+                Some(v)
+            }
+        }
+    };
+    let tau_plus = value("tau_plus", 20.0, |v| v > 0.0, "a positive time in ms");
+    let lambda = value("lambda", 0.01, |v| v >= 0.0, ">= 0");
+    let alpha = value("alpha", 1.0, |v| v >= 0.0, ">= 0");
+    let mu_plus = value(
+        "mu_plus",
+        1.0,
+        |v| v >= 0.0,
+        ">= 0 (0 additive, 1 multiplicative)",
+    );
+    let mu_minus = value(
+        "mu_minus",
+        1.0,
+        |v| v >= 0.0,
+        ">= 0 (0 additive, 1 multiplicative)",
+    );
+    let wmax = value("Wmax", 100.0, |v| v != 0.0, "nonzero");
+    Some(Some(StdpParams {
+        tau_plus: tau_plus?,
+        lambda: lambda?,
+        alpha: alpha?,
+        mu_plus: mu_plus?,
+        mu_minus: mu_minus?,
+        wmax: wmax?,
+        nearest,
+    }))
+}
+
+fn read_weight_record(
+    node: &Node,
+    path: &str,
+    ck: &mut Checker<'_>,
+    n_projections: usize,
+    dt: f64,
+) -> Option<WeightRecordSpec> {
+    let t = ck.table(node, path, &["projection", "interval"])?;
+    let pn = ck.required(t, node, path, "projection")?;
+    let pp = join(path, "projection");
+    let index = ck.int(pn, &pp)?;
+    if index < 0 || index as usize >= n_projections {
+        ck.error(
+            &pn.span,
+            &pp,
+            format!(
+                "no projection {index}: there are {n_projections} (counted from 0 in file order)"
+            ),
+            None,
+        );
+        return None;
+    }
+    let interval = match get(t, "interval") {
+        None => f64::INFINITY,
+        Some(e) => {
+            let ip = join(path, "interval");
+            let v = grid_time(ck, &e.value, &ip, dt)?;
+            if v <= 0.0 {
+                ck.error(
+                    &e.value.span,
+                    &ip,
+                    format!("must be a positive multiple of dt, got {v}"),
+                    None,
+                );
+                return None;
+            }
+            v
+        }
+    };
+    Some(WeightRecordSpec {
+        projection: index as usize,
+        interval,
     })
 }
 

@@ -18,6 +18,8 @@ pub struct Description {
     pub projections: Vec<ProjectionSpec>,
     /// What to record.
     pub records: Vec<RecordSpec>,
+    /// Which projections' weights to record.
+    pub weight_records: Vec<WeightRecordSpec>,
     /// How long to simulate.
     pub run: RunSpec,
 }
@@ -210,6 +212,37 @@ pub struct ProjectionSpec {
     pub weight: Dist,
     /// Delay in ms.
     pub delay: Dist,
+    /// Spike-timing-dependent plasticity, `None` for static synapses.
+    pub plasticity: Option<StdpParams>,
+}
+
+/// Pair STDP with the semantics of NEST's `stdp_synapse` (all-to-all
+/// pairing) or `stdp_nn_symm_synapse` (symmetric nearest neighbour).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct StdpParams {
+    /// Time constant of the presynaptic trace, ms.
+    pub tau_plus: f64,
+    /// Learning rate.
+    pub lambda: f64,
+    /// Ratio of depression to potentiation.
+    pub alpha: f64,
+    /// Weight dependence of potentiation: 0 additive, 1 multiplicative.
+    pub mu_plus: f64,
+    /// Weight dependence of depression: 0 additive, 1 multiplicative.
+    pub mu_minus: f64,
+    /// Largest weight (its sign is the weights' sign).
+    pub wmax: f64,
+    /// Symmetric nearest-neighbour pairing instead of all-to-all.
+    pub nearest: bool,
+}
+
+/// A request to record a projection's weights.
+#[derive(Debug, Clone, Serialize)]
+pub struct WeightRecordSpec {
+    /// Index into [`Description::projections`].
+    pub projection: usize,
+    /// Snapshot interval, ms.
+    pub interval: f64,
 }
 
 /// A recording request.

@@ -59,4 +59,24 @@ pub trait Engine {
     fn advance(&mut self, steps: u64, out: &mut Chunk) -> Result<(), EngineError>;
     /// Spike count of every neuron so far (recorded or not).
     fn spike_counts(&self) -> Vec<u64>;
+    /// Current weight of every synapse, in `Network::synapses` order.
+    fn synapse_weights(&self) -> Result<Vec<f64>, EngineError>;
+    /// Switches the plasticity of one projection on or off. While off, its
+    /// weights stay fixed but its traces keep running, so switching back on
+    /// does not pair spikes across the pause as if it had not happened.
+    fn set_plasticity(&mut self, projection: usize, enabled: bool) -> Result<(), EngineError>;
+}
+
+/// The error for switching plasticity of a projection that has none.
+pub fn not_plastic(net: &Network, projection: usize) -> EngineError {
+    if projection >= net.projections.len() {
+        EngineError::Backend(format!(
+            "no projection {projection}: the network has {}",
+            net.projections.len()
+        ))
+    } else {
+        EngineError::Backend(format!(
+            "projection {projection} has static synapses; only plastic projections can be switched"
+        ))
+    }
 }

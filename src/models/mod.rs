@@ -75,6 +75,12 @@ const PSC_DELTA_PARAMS: &[ParamSpec] = &[
         "bool",
         "1 (true): input arriving during refractoriness is added, decayed, when it ends",
     ),
+    p(
+        "tau_minus",
+        20.0,
+        "ms",
+        "time constant of the postsynaptic STDP trace",
+    ),
 ];
 const PSC_DELTA_STATE: &[StateSpec] = &[s("V_m", "mV", "membrane potential")];
 
@@ -98,6 +104,12 @@ const PSC_EXP_PARAMS: &[ParamSpec] = &[
     p("V_th", -55.0, "mV", "spike threshold"),
     p("V_reset", -70.0, "mV", "reset potential"),
     p("I_e", 0.0, "pA", "constant external input current"),
+    p(
+        "tau_minus",
+        20.0,
+        "ms",
+        "time constant of the postsynaptic STDP trace",
+    ),
 ];
 const PSC_EXP_STATE: &[StateSpec] = &[
     s("V_m", "mV", "membrane potential"),
@@ -127,6 +139,12 @@ const COND_EXP_PARAMS: &[ParamSpec] = &[
     p("V_th", -55.0, "mV", "spike threshold"),
     p("V_reset", -60.0, "mV", "reset potential"),
     p("I_e", 0.0, "pA", "constant external input current"),
+    p(
+        "tau_minus",
+        20.0,
+        "ms",
+        "time constant of the postsynaptic STDP trace",
+    ),
 ];
 const COND_EXP_STATE: &[StateSpec] = &[
     s("V_m", "mV", "membrane potential"),
@@ -203,6 +221,7 @@ impl ModelKind {
             }
         };
         positive("C_m");
+        positive("tau_minus");
         match self {
             Self::IafPscDelta => positive("tau_m"),
             Self::IafPscExp => {

@@ -2,6 +2,7 @@
 
 pub mod npy;
 pub mod stats;
+pub mod weights;
 
 use crate::build::Network;
 use crate::engine::Chunk;

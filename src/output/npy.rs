@@ -32,6 +32,7 @@ impl NpyElement for u32 {
 const HEADER_LEN: usize = 128;
 
 /// An `.npy` file of shape `(rows, columns...)` that grows by rows.
+#[derive(Debug)]
 pub struct NpyWriter<T: NpyElement> {
     file: File,
     path: PathBuf,

@@ -15,6 +15,7 @@
 //! sorted by target) and every Poisson table the part that ends in it.
 
 pub mod neuron_update;
+pub mod stdp;
 
 use super::{Chunk, Engine, EngineError, Sample, Spike};
 use crate::build::{Network, PopulationLayout, Stimulus};
@@ -71,6 +72,23 @@ fn update_population<M: NeuronModel>(
             }
         });
 }
+
+/// Per-synapse plasticity state shared by the delivery blocks; like
+/// [`RingCells`], each synapse is written only by the block that owns its
+/// target neuron.
+#[derive(Clone, Copy)]
+struct SynapseCells {
+    weight: *mut f64,
+    kplus: *mut f64,
+    last_pre: *mut u64,
+    len: usize,
+}
+
+// SAFETY: writes are partitioned by synapse (through its target's block), and
+// the arrays outlive the parallel region that uses them.
+unsafe impl Send for SynapseCells {}
+// SAFETY: as above.
+unsafe impl Sync for SynapseCells {}
 
 /// The ring buffer shared by the delivery blocks. Each block writes only the
 /// cells of its own target neurons (in every slot), so no two threads ever
@@ -134,8 +152,10 @@ pub struct CpuEngine {
     delivery_cursor: Vec<usize>,
     poisson: Vec<PoissonTable>,
     inv_k: Vec<f32>,
-    /// Synapse weights in fixed point, converted once.
+    /// Synapse weights in fixed point, converted once (static synapses).
     weight_fixed: Vec<i64>,
+    /// STDP state, when a projection is plastic.
+    plasticity: Option<stdp::Plasticity>,
     threads: Option<rayon::ThreadPool>,
 }
 
@@ -231,6 +251,7 @@ impl CpuEngine {
                 .par_iter()
                 .map(|&w| to_fixed(w))
                 .collect(),
+            plasticity: stdp::Plasticity::new(&net),
             threads,
             net,
         })
@@ -288,6 +309,22 @@ impl CpuEngine {
             .iter()
             .filter(|p| stamp >= p.first_stamp && stamp <= p.last_stamp)
             .collect();
+        let dt = net.dt;
+        let plastic = self.plasticity.as_mut().map(|p| {
+            let cells = SynapseCells {
+                weight: p.weight.as_mut_ptr(),
+                kplus: p.kplus.as_mut_ptr(),
+                last_pre: p.last_pre.as_mut_ptr(),
+                len: p.weight.len(),
+            };
+            (
+                &p.rules[..],
+                &p.enabled[..],
+                &p.post[..],
+                &p.inv_tau_minus[..],
+                cells,
+            )
+        });
         let cells = RingCells(self.ring.as_mut_ptr());
         let ring_cells = self.ring.len();
         (0..n.div_ceil(block)).into_par_iter().for_each(|b| {
@@ -311,7 +348,32 @@ impl CpuEngine {
                 let first = a + row.partition_point(|&t| t < lo);
                 let end = a + row.partition_point(|&t| t < hi);
                 for k in first..end {
-                    add(syn.target[k], syn.delay[k] as u64, weight_fixed[k]);
+                    let rule =
+                        plastic.and_then(|(rules, ..)| rules[syn.projection[k] as usize].as_ref());
+                    match (rule, plastic) {
+                        (Some(p), Some((_, enabled, post, inv_tau_minus, cells))) => {
+                            let target = syn.target[k] as usize;
+                            assert!(k < cells.len);
+                            // SAFETY: synapse k ends in this block's neuron range, so no
+                            // other block touches its state; k is in bounds (checked).
+                            let w = unsafe {
+                                stdp::on_pre_spike(
+                                    p,
+                                    enabled[syn.projection[k] as usize],
+                                    &mut *cells.weight.add(k),
+                                    &mut *cells.kplus.add(k),
+                                    &mut *cells.last_pre.add(k),
+                                    stamp,
+                                    syn.delay[k] as u64,
+                                    &post[target],
+                                    inv_tau_minus[target],
+                                    dt,
+                                )
+                            };
+                            add(syn.target[k], syn.delay[k] as u64, to_fixed(w));
+                        }
+                        _ => add(syn.target[k], syn.delay[k] as u64, weight_fixed[k]),
+                    }
                 }
             }
             for table in &active {
@@ -341,6 +403,13 @@ impl CpuEngine {
                     }
                     *cursor += 1;
                 }
+            }
+        }
+
+        if let Some(p) = self.plasticity.as_mut() {
+            p.record_post_spikes(&spikes, stamp, net.dt);
+            if stamp % 4096 == 0 {
+                p.prune(&net);
             }
         }
 
@@ -441,5 +510,22 @@ impl Engine for CpuEngine {
 
     fn spike_counts(&self) -> Vec<u64> {
         self.spike_counts.clone()
+    }
+
+    fn synapse_weights(&self) -> Result<Vec<f64>, EngineError> {
+        Ok(match &self.plasticity {
+            Some(p) => p.weight.clone(),
+            None => self.net.synapses.weight.clone(),
+        })
+    }
+
+    fn set_plasticity(&mut self, projection: usize, enabled: bool) -> Result<(), EngineError> {
+        match self.plasticity.as_mut() {
+            Some(p) if p.rules.get(projection).is_some_and(|r| r.is_some()) => {
+                p.enabled[projection] = enabled;
+                Ok(())
+            }
+            _ => Err(super::not_plastic(&self.net, projection)),
+        }
     }
 }

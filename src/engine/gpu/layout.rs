@@ -248,6 +248,11 @@ pub const INV_K_LEN: usize = 64;
 impl DeviceNetwork {
     /// Lays out a network; synapse chunks hold at most `max_chunk_synapses` each.
     pub fn new(net: &Network, max_chunk_synapses: u64) -> Result<Self, LayoutError> {
+        if net.is_plastic() {
+            return Err(LayoutError::Unsupported(
+                "STDP is not implemented by the GPU kernels yet; run plastic networks with --backend cpu".into(),
+            ));
+        }
         let n = net.n_neurons as u32;
         let dt = net.dt;
         let mut pop_params = Vec::new();

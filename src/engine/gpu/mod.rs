@@ -709,4 +709,13 @@ impl Engine for GpuEngine {
             Err(_) => vec![0; self.dn.n as usize],
         }
     }
+
+    fn synapse_weights(&self) -> Result<Vec<f64>, EngineError> {
+        // Static synapses only: the device never changes a weight.
+        Ok(self.net.synapses.weight.clone())
+    }
+
+    fn set_plasticity(&mut self, projection: usize, _enabled: bool) -> Result<(), EngineError> {
+        Err(super::not_plastic(&self.net, projection))
+    }
 }

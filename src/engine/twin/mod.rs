@@ -178,4 +178,13 @@ impl Engine for TwinEngine {
     fn spike_counts(&self) -> Vec<u64> {
         self.ds.spike_counts.iter().map(|&c| c as u64).collect()
     }
+
+    fn synapse_weights(&self) -> Result<Vec<f64>, EngineError> {
+        // Static synapses only: the device never changes a weight.
+        Ok(self.net.synapses.weight.clone())
+    }
+
+    fn set_plasticity(&mut self, projection: usize, _enabled: bool) -> Result<(), EngineError> {
+        Err(super::not_plastic(&self.net, projection))
+    }
 }

@@ -165,8 +165,9 @@ def run(seed, threads):
     out["wall_s"] = {"build": t_built - t_start, "simulate": t_sim - t_built,
                      "total": t_sim - t_start}
     out["nest_kernel_timers_s"] = kernel_timers
-    # 1-min load average before / after: > ~0.5 before means the timing was
-    # probably disturbed by other processes
+    # 1-min load average before / after (informative only; it lags by about a
+    # minute). A better check for a disturbed timing: on an idle machine
+    # time_simulate_cpu (per thread) is close to time_simulate (wall).
     out["loadavg_1min"] = {"before": load_before, "after": os.getloadavg()[0]}
     return out
 
