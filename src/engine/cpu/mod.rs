@@ -118,8 +118,8 @@ struct PoissonTable {
     stream: u32,
     first_stamp: u64,
     last_stamp: u64,
-    /// (target, weight, delay), sorted by target.
-    entries: Vec<(u32, f64, u16)>,
+    /// (target, weight in fixed point, delay), sorted by target.
+    entries: Vec<(u32, i64, u16)>,
 }
 
 fn sample_population<M: NeuronModel>(
@@ -205,10 +205,10 @@ impl CpuEngine {
                     first_stamp,
                     last_stamp,
                 } => {
-                    let mut entries: Vec<(u32, f64, u16)> = targets
+                    let mut entries: Vec<(u32, i64, u16)> = targets
                         .iter()
                         .enumerate()
-                        .map(|(i, &t)| (t, weights[i], delays[i]))
+                        .map(|(i, &t)| (t, to_fixed(weights[i]), delays[i]))
                         .collect();
                     entries.sort_by_key(|e| e.0);
                     Some(PoissonTable {
@@ -327,13 +327,19 @@ impl CpuEngine {
         });
         let cells = RingCells(self.ring.as_mut_ptr());
         let ring_cells = self.ring.len();
+        let now_slot = (step % ring_len) as usize;
+        let ring_len_usize = ring_len as usize;
         (0..n.div_ceil(block)).into_par_iter().for_each(|b| {
             let lo = (b * block) as u32;
             let hi = ((b + 1) * block).min(n) as u32;
             let add = |target: u32, delay: u64, w: i64| {
                 debug_assert!(target >= lo && target < hi);
-                let cell = (((step + delay) % ring_len) as usize * n + target as usize) * 2
-                    + usize::from(w < 0);
+                // delay < ring_len, so one subtraction replaces a division.
+                let mut slot = now_slot + delay as usize;
+                if slot >= ring_len_usize {
+                    slot -= ring_len_usize;
+                }
+                let cell = (slot * n + target as usize) * 2 + usize::from(w < 0);
                 assert!(cell < ring_cells);
                 // SAFETY: `target` lies in this block's range [lo, hi), which no
                 // other block shares, and `cell` is in bounds (checked above).
@@ -383,7 +389,7 @@ impl CpuEngine {
                 for &(t, w, d) in &e[first..end] {
                     let k = draw_poisson(seed, table.stream, t, stamp, &table.params, inv_k);
                     if k > 0 {
-                        add(t, d as u64, to_fixed(w * k as f64));
+                        add(t, d as u64, w * k as i64);
                     }
                 }
             }
