@@ -329,71 +329,79 @@ impl CpuEngine {
         let ring_cells = self.ring.len();
         let now_slot = (step % ring_len) as usize;
         let ring_len_usize = ring_len as usize;
-        (0..n.div_ceil(block)).into_par_iter().for_each(|b| {
-            let lo = (b * block) as u32;
-            let hi = ((b + 1) * block).min(n) as u32;
-            let add = |target: u32, delay: u64, w: i64| {
-                debug_assert!(target >= lo && target < hi);
-                // delay < ring_len, so one subtraction replaces a division.
-                let mut slot = now_slot + delay as usize;
-                if slot >= ring_len_usize {
-                    slot -= ring_len_usize;
-                }
-                let cell = (slot * n + target as usize) * 2 + usize::from(w < 0);
-                assert!(cell < ring_cells);
-                // SAFETY: `target` lies in this block's range [lo, hi), which no
-                // other block shares, and `cell` is in bounds (checked above).
-                unsafe { *cells.ptr().add(cell) += w };
-            };
-            for &src in &spikes {
-                let (a, z) = (
-                    syn.row_start[src as usize] as usize,
-                    syn.row_start[src as usize + 1] as usize,
-                );
-                let row = &syn.target[a..z];
-                let first = a + row.partition_point(|&t| t < lo);
-                let end = a + row.partition_point(|&t| t < hi);
-                for k in first..end {
-                    let rule =
-                        plastic.and_then(|(rules, ..)| rules[syn.projection[k] as usize].as_ref());
-                    match (rule, plastic) {
-                        (Some(p), Some((_, enabled, post, inv_tau_minus, cells))) => {
-                            let target = syn.target[k] as usize;
-                            assert!(k < cells.len);
-                            // SAFETY: synapse k ends in this block's neuron range, so no
-                            // other block touches its state; k is in bounds (checked).
-                            let w = unsafe {
-                                stdp::on_pre_spike(
-                                    p,
-                                    enabled[syn.projection[k] as usize],
-                                    &mut *cells.weight.add(k),
-                                    &mut *cells.kplus.add(k),
-                                    &mut *cells.last_pre.add(k),
-                                    stamp,
-                                    syn.delay[k] as u64,
-                                    &post[target],
-                                    inv_tau_minus[target],
-                                    dt,
-                                )
-                            };
-                            add(syn.target[k], syn.delay[k] as u64, to_fixed(w));
+        let has_plastic = plastic.is_some();
+        let committed: Vec<Vec<(u64, usize, f64)>> = (0..n.div_ceil(block))
+            .into_par_iter()
+            .map(|b| {
+                // Weight changes of this block, visible from the spike's arrival on.
+                let mut changes = Vec::new();
+                let lo = (b * block) as u32;
+                let hi = ((b + 1) * block).min(n) as u32;
+                let add = |target: u32, delay: u64, w: i64| {
+                    debug_assert!(target >= lo && target < hi);
+                    // delay < ring_len, so one subtraction replaces a division.
+                    let mut slot = now_slot + delay as usize;
+                    if slot >= ring_len_usize {
+                        slot -= ring_len_usize;
+                    }
+                    let cell = (slot * n + target as usize) * 2 + usize::from(w < 0);
+                    assert!(cell < ring_cells);
+                    // SAFETY: `target` lies in this block's range [lo, hi), which no
+                    // other block shares, and `cell` is in bounds (checked above).
+                    unsafe { *cells.ptr().add(cell) += w };
+                };
+                for &src in &spikes {
+                    let (a, z) = (
+                        syn.row_start[src as usize] as usize,
+                        syn.row_start[src as usize + 1] as usize,
+                    );
+                    let row = &syn.target[a..z];
+                    let first = a + row.partition_point(|&t| t < lo);
+                    let end = a + row.partition_point(|&t| t < hi);
+                    for k in first..end {
+                        let rule = plastic
+                            .and_then(|(rules, ..)| rules[syn.projection[k] as usize].as_ref());
+                        match (rule, plastic) {
+                            (Some(p), Some((_, enabled, post, inv_tau_minus, cells))) => {
+                                let target = syn.target[k] as usize;
+                                assert!(k < cells.len);
+                                // SAFETY: synapse k ends in this block's neuron range, so no
+                                // other block touches its state; k is in bounds (checked).
+                                let w = unsafe {
+                                    stdp::on_pre_spike(
+                                        p,
+                                        enabled[syn.projection[k] as usize],
+                                        &mut *cells.weight.add(k),
+                                        &mut *cells.kplus.add(k),
+                                        &mut *cells.last_pre.add(k),
+                                        stamp,
+                                        syn.delay[k] as u64,
+                                        &post[target],
+                                        inv_tau_minus[target],
+                                        dt,
+                                    )
+                                };
+                                add(syn.target[k], syn.delay[k] as u64, to_fixed(w));
+                                changes.push((stamp + syn.delay[k] as u64, k, w));
+                            }
+                            _ => add(syn.target[k], syn.delay[k] as u64, weight_fixed[k]),
                         }
-                        _ => add(syn.target[k], syn.delay[k] as u64, weight_fixed[k]),
                     }
                 }
-            }
-            for table in &active {
-                let e = &table.entries;
-                let first = e.partition_point(|x| x.0 < lo);
-                let end = e.partition_point(|x| x.0 < hi);
-                for &(t, w, d) in &e[first..end] {
-                    let k = draw_poisson(seed, table.stream, t, stamp, &table.params, inv_k);
-                    if k > 0 {
-                        add(t, d as u64, w * k as i64);
+                for table in &active {
+                    let e = &table.entries;
+                    let first = e.partition_point(|x| x.0 < lo);
+                    let end = e.partition_point(|x| x.0 < hi);
+                    for &(t, w, d) in &e[first..end] {
+                        let k = draw_poisson(seed, table.stream, t, stamp, &table.params, inv_k);
+                        if k > 0 {
+                            add(t, d as u64, w * k as i64);
+                        }
                     }
                 }
-            }
-        });
+                changes
+            })
+            .collect();
         for (si, stim) in net.stimuli.iter().enumerate() {
             if let Stimulus::Deliveries(list) = stim {
                 let cursor = &mut self.delivery_cursor[si];
@@ -413,6 +421,9 @@ impl CpuEngine {
         }
 
         if let Some(p) = self.plasticity.as_mut() {
+            debug_assert!(has_plastic);
+            p.queue(committed.into_iter().flatten());
+            p.commit(stamp);
             p.record_post_spikes(&spikes, stamp, net.dt);
             if stamp % 4096 == 0 {
                 p.prune(&net);
@@ -520,7 +531,7 @@ impl Engine for CpuEngine {
 
     fn synapse_weights(&self) -> Result<Vec<f64>, EngineError> {
         Ok(match &self.plasticity {
-            Some(p) => p.weight.clone(),
+            Some(p) => p.visible.clone(),
             None => self.net.synapses.weight.clone(),
         })
     }

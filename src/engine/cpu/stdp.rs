@@ -29,8 +29,15 @@ pub struct Plasticity {
     pub rules: Vec<Option<StdpParams>>,
     /// Whether each projection's weights may change now.
     pub enabled: Vec<bool>,
-    /// Current weight of every synapse.
+    /// Working weight of every synapse: the one its latest presynaptic spike set.
     pub weight: Vec<f64>,
+    /// Weight of every synapse as recorded: a presynaptic spike's change shows
+    /// from its arrival (t + d) on, as NEST's weights change when the spike is
+    /// delivered (exactly so where the delay is NEST's min_delay).
+    pub visible: Vec<f64>,
+    /// Changes not yet visible, bucketed by arrival stamp modulo the ring
+    /// length (arrivals lie less than a ring length ahead): (synapse, weight).
+    pub pending: Vec<Vec<(usize, f64)>>,
     /// Presynaptic trace K+ of every synapse just after its last presynaptic spike.
     pub kplus: Vec<f64>,
     /// Stamp of every synapse's last presynaptic spike (0: none yet, as NEST's t_lastspike = 0).
@@ -66,12 +73,30 @@ impl Plasticity {
             enabled: vec![true; rules.len()],
             rules,
             weight: net.synapses.weight.clone(),
+            visible: net.synapses.weight.clone(),
+            pending: vec![Vec::new(); (net.max_delay + 1) as usize],
             kplus: vec![0.0; n_syn],
             last_pre: vec![0; n_syn],
             post: vec![PostHistory::default(); net.n_neurons],
             inv_tau_minus,
             plastic_target,
         })
+    }
+
+    /// Queues changes (arrival stamp, synapse, weight) made in this step.
+    pub fn queue(&mut self, changes: impl IntoIterator<Item = (u64, usize, f64)>) {
+        let len = self.pending.len() as u64;
+        for (arrival, k, w) in changes {
+            self.pending[(arrival % len) as usize].push((k, w));
+        }
+    }
+
+    /// Makes visible the changes whose spikes arrive at `stamp`.
+    pub fn commit(&mut self, stamp: u64) {
+        let bucket = (stamp % self.pending.len() as u64) as usize;
+        for (k, w) in self.pending[bucket].drain(..) {
+            self.visible[k] = w;
+        }
     }
 
     /// Appends this step's spikes (stamp `stamp`) to the histories that need them.

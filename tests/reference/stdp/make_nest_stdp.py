@@ -153,11 +153,16 @@ def run_case(path):
                 nest.Connect(nodes[s], nodes[t], conn_spec=conn, syn_spec=syn)
         projs.append((src_nc, tgt_nc, model, wr))
 
-    # spike recorders for all populations
+    # spike recorders for all populations. Their connections are given the
+    # case's smallest delay: with NEST's default (1.0 ms) they would lower
+    # min_delay below the plastic delay in poisson_delay25, and min_delay
+    # decides when weight changes become visible (see README).
+    rec_delay = min([ref.check_const(st["synapse"]["delay"], "delay") for st in desc.get("stimuli", [])]
+                    + [ref.check_const(pj["synapse"].get("delay", dt), "delay") for pj in desc.get("projections", [])])
     recs = {}
     for pname, nc in nodes.items():
         sr = nest.Create("spike_recorder")
-        nest.Connect(nc, sr)
+        nest.Connect(nc, sr, syn_spec={"delay": rec_delay})
         recs[pname] = (sr, nc[0].global_id)
 
     # weight snapshots
@@ -199,8 +204,9 @@ def run_case(path):
                 d["times"].append(t)
                 d["values"].append([float(r[2]) for r in rows])
 
+    assert abs(nest.min_delay - rec_delay) < EPS, (nest.min_delay, rec_delay)
     out = {"case": name, "nest_version": nest.__version__, "dt": dt, "duration": duration,
-           "spikes": {}, "weights": out_w, "weight_events": {}}
+           "min_delay": nest.min_delay, "spikes": {}, "weights": out_w, "weight_events": {}}
 
     # spikes + check of the imposed trains
     for pname, (sr, first) in recs.items():
