@@ -152,6 +152,8 @@ pub struct Network {
     pub recorders: Vec<Recorder>,
     /// Steps to simulate.
     pub steps: u64,
+    /// The shortest delay of any connection (NEST's min_delay), steps.
+    pub min_delay: u64,
     /// Projections, in description order.
     pub projections: Vec<ProjectionLayout>,
     /// Weight recordings.
@@ -167,6 +169,8 @@ pub struct ProjectionLayout {
     pub to: Vec<usize>,
     /// STDP, `None` for static synapses.
     pub plasticity: Option<StdpParams>,
+    /// Dopamine-modulated STDP.
+    pub dopamine: Option<DopamineParams>,
 }
 
 /// A weight recording in steps.
@@ -195,7 +199,14 @@ impl Network {
 
     /// Whether any projection is plastic.
     pub fn is_plastic(&self) -> bool {
-        self.projections.iter().any(|p| p.plasticity.is_some())
+        self.projections
+            .iter()
+            .any(|p| p.plasticity.is_some() || p.dopamine.is_some())
+    }
+
+    /// Whether any projection uses dopamine-modulated STDP.
+    pub fn has_dopamine(&self) -> bool {
+        self.projections.iter().any(|p| p.dopamine.is_some())
     }
 }
 
@@ -432,6 +443,7 @@ pub fn build(desc: &Description) -> Result<Network, BuildError> {
             from: p.from.clone(),
             to: p.to.clone(),
             plasticity: p.plasticity,
+            dopamine: p.dopamine,
         })
         .collect();
     let weight_records = desc
@@ -450,6 +462,7 @@ pub fn build(desc: &Description) -> Result<Network, BuildError> {
     let steps = round_to_steps(desc.run.duration, dt);
     let mut stimuli = Vec::new();
     let mut currents = Vec::new();
+    let mut stimulus_min_delay = u64::MAX;
     for (k, st) in desc.stimuli.iter().enumerate() {
         let what = format!("{}: stimuli[{k}]", desc.source);
         let targets: Vec<u32> = st.targets.iter().flat_map(&global).collect();
@@ -464,6 +477,9 @@ pub fn build(desc: &Description) -> Result<Network, BuildError> {
         }
         if let Some(m) = delays.iter().max() {
             max_delay = max_delay.max(*m as u64);
+        }
+        if let Some(m) = delays.iter().min() {
+            stimulus_min_delay = stimulus_min_delay.min(*m as u64);
         }
         // Spike devices emit at stamps s (the step ending at s dt) with
         // start < s dt <= stop; current devices send their value for stamps
@@ -553,7 +569,34 @@ pub fn build(desc: &Description) -> Result<Network, BuildError> {
         })
         .collect();
 
+    // NEST's min_delay: the shortest delay of any connection, devices included.
+    let mut min_delay = synapses
+        .delay
+        .iter()
+        .copied()
+        .min()
+        .map_or(u64::MAX, |d| d as u64);
+    for st in &stimuli {
+        match st {
+            Stimulus::Poisson { delays, .. } => {
+                if let Some(&d) = delays.iter().min() {
+                    min_delay = min_delay.min(d as u64);
+                }
+            }
+            Stimulus::Deliveries(_) => {}
+        }
+    }
+    min_delay = min_delay.min(stimulus_min_delay);
+    for p in &desc.projections {
+        if let Some(d) = &p.dopamine {
+            min_delay = min_delay.min(round_to_steps(d.dopamine_delay, dt).max(1));
+        }
+    }
+    if min_delay == u64::MAX {
+        min_delay = 1;
+    }
     Ok(Network {
+        min_delay,
         dt,
         seed,
         populations,

@@ -17,7 +17,23 @@ const TOP_KEYS: &[&str] = &[
     "record_weights",
     "run",
 ];
-const SYNAPSE_RULES: &[&str] = &["static", "stdp", "stdp_nn_symm"];
+const SYNAPSE_RULES: &[&str] = &["static", "stdp", "stdp_nn_symm", "stdp_dopamine"];
+const DOPAMINE_KEYS: &[&str] = &[
+    "weight",
+    "delay",
+    "rule",
+    "A_plus",
+    "A_minus",
+    "tau_plus",
+    "tau_c",
+    "tau_n",
+    "b",
+    "Wmin",
+    "Wmax",
+    "dopamine",
+    "dopamine_delay",
+    "deliver_interval",
+];
 const STDP_KEYS: &[&str] = &[
     "weight", "delay", "rule", "tau_plus", "lambda", "alpha", "mu_plus", "mu_minus", "Wmax",
 ];
@@ -1566,7 +1582,23 @@ fn read_projection(
         })
     });
     let plasticity = read_plasticity(t, path, ck);
+    let dopamine = read_dopamine(t, path, ck, names, dt);
     let (weight, delay) = read_synapse(t, node, path, ck, dt, true);
+    if let (Some(Some(d)), Some(w)) = (&dopamine, &weight) {
+        let (lo, hi) = w.bounds();
+        if lo < d.wmin || hi > d.wmax {
+            let e = get(t, "synapse").expect("dopamine read from it");
+            ck.error(
+                &e.value.span,
+                &join(path, "synapse.weight"),
+                format!(
+                    "weights of a dopamine synapse must lie in [Wmin, Wmax] = [{}, {}]",
+                    d.wmin, d.wmax
+                ),
+                None,
+            );
+        }
+    }
     if let (Some(Some(stdp)), Some(w)) = (&plasticity, &weight) {
         let (lo, hi) = w.bounds();
         let ok = if stdp.wmax > 0.0 {
@@ -1602,7 +1634,128 @@ fn read_projection(
         weight: weight?,
         delay: delay?,
         plasticity: plasticity?,
+        dopamine: dopamine?,
     })
+}
+
+/// The parameters of `rule = "stdp_dopamine"`; `Some(None)` for other rules.
+fn read_dopamine(
+    t: &[Entry],
+    path: &str,
+    ck: &mut Checker<'_>,
+    names: &[&str],
+    dt: f64,
+) -> Option<Option<DopamineParams>> {
+    let Some(e) = get(t, "synapse") else {
+        return Some(None);
+    };
+    let NodeKind::Table(st) = &e.value.kind else {
+        return Some(None);
+    };
+    if !matches!(get(st, "rule").map(|r| &r.value.kind), Some(NodeKind::Str(r)) if r == "stdp_dopamine")
+    {
+        return Some(None);
+    }
+    let p = join(path, "synapse");
+    for k in st {
+        if !DOPAMINE_KEYS.contains(&k.key.as_str()) {
+            ck.error(
+                &k.key_span,
+                &join(&p, &k.key),
+                format!("`{}` is not a parameter of stdp_dopamine", k.key),
+                Some(suggest(&k.key, DOPAMINE_KEYS)),
+            );
+        }
+    }
+    let mut value = |key: &str, default: f64, check: fn(f64) -> bool, what: &str| -> Option<f64> {
+        match get(st, key) {
+            None => Some(default),
+            Some(e) => {
+                let kp = join(&p, key);
+                let v = ck.finite(&e.value, &kp)?;
+                if !check(v) {
+                    ck.error(&e.value.span, &kp, format!("must be {what}, got {v}"), None);
+                    return None;
+                }
+                Some(v)
+            }
+        }
+    };
+    let a_plus = value("A_plus", 1.0, |v| v >= 0.0, ">= 0");
+    let a_minus = value("A_minus", 1.5, |v| v >= 0.0, ">= 0");
+    let tau_plus = value("tau_plus", 20.0, |v| v > 0.0, "a positive time in ms");
+    let tau_c = value("tau_c", 1000.0, |v| v > 0.0, "a positive time in ms");
+    let tau_n = value("tau_n", 200.0, |v| v > 0.0, "a positive time in ms");
+    let b = value("b", 0.0, |v| v >= 0.0, ">= 0");
+    let wmin = value("Wmin", 0.0, |_| true, "a number");
+    let wmax = value("Wmax", 200.0, |_| true, "a number");
+    let dopamine_delay = value("dopamine_delay", 1.0, |v| v > 0.0, "a positive time in ms");
+    let deliver_interval = value(
+        "deliver_interval",
+        1.0,
+        |v| v >= 1.0 && v.fract() == 0.0 && v <= 1e6,
+        "a whole number >= 1",
+    );
+    if let (Some(tc), Some(tn)) = (tau_c, tau_n) {
+        if tc == tn {
+            let e = get(st, "tau_n")
+                .or_else(|| get(st, "tau_c"))
+                .map_or(e.value.span.clone(), |x| x.value.span.clone());
+            ck.error(&e, &join(&p, "tau_n"), "tau_c and tau_n must differ (the weight's closed-form solution divides by their difference)", None);
+            return None;
+        }
+    }
+    if let (Some(lo), Some(hi)) = (wmin, wmax) {
+        if lo > hi {
+            ck.error(
+                &e.value.span,
+                &join(&p, "Wmin"),
+                format!("Wmin ({lo}) exceeds Wmax ({hi})"),
+                None,
+            );
+            return None;
+        }
+    }
+    if let Some(d) = dopamine_delay {
+        if crate::time::round_to_steps(d, dt) < 1 {
+            ck.error(
+                &e.value.span,
+                &join(&p, "dopamine_delay"),
+                format!("{d} ms is shorter than one step (dt = {dt} ms)"),
+                None,
+            );
+            return None;
+        }
+    }
+    let source = match get(st, "dopamine") {
+        None => {
+            ck.error(
+                &e.value.span,
+                &p,
+                "missing key `dopamine`: the population whose spikes release dopamine",
+                None,
+            );
+            None
+        }
+        Some(d) => {
+            let kp = join(&p, "dopamine");
+            let name = ck.string(&d.value, &kp)?;
+            population_ref(name, &d.value, &kp, ck, names)
+        }
+    };
+    Some(Some(DopamineParams {
+        a_plus: a_plus?,
+        a_minus: a_minus?,
+        tau_plus: tau_plus?,
+        tau_c: tau_c?,
+        tau_n: tau_n?,
+        b: b?,
+        wmin: wmin?,
+        wmax: wmax?,
+        source: source?,
+        dopamine_delay: dopamine_delay?,
+        deliver_interval: deliver_interval? as u32,
+    }))
 }
 
 /// The synapse rule of a projection and its parameters (NEST's names and
@@ -1620,7 +1773,7 @@ fn read_plasticity(t: &[Entry], path: &str, ck: &mut Checker<'_>) -> Option<Opti
         Some(r) => ck.string(&r.value, &join(&p, "rule"))?,
     };
     let nearest = match rule {
-        "static" => return Some(None),
+        "static" | "stdp_dopamine" => return Some(None),
         "stdp" => false,
         "stdp_nn_symm" => true,
         other => {

@@ -214,6 +214,36 @@ pub struct ProjectionSpec {
     pub delay: Dist,
     /// Spike-timing-dependent plasticity, `None` for static synapses.
     pub plasticity: Option<StdpParams>,
+    /// Dopamine-modulated STDP, `None` unless `rule = "stdp_dopamine"`.
+    pub dopamine: Option<DopamineParams>,
+}
+
+/// Reward-modulated STDP with the semantics of NEST's `stdp_dopamine_synapse`
+/// (Izhikevich 2007; Potjans et al. 2010).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct DopamineParams {
+    /// Increment of the eligibility trace at a pre-before-post pairing.
+    pub a_plus: f64,
+    /// Decrement of the eligibility trace at a post-before-pre pairing.
+    pub a_minus: f64,
+    /// Time constant of the presynaptic trace, ms.
+    pub tau_plus: f64,
+    /// Time constant of the eligibility trace, ms.
+    pub tau_c: f64,
+    /// Time constant of the dopamine concentration, ms.
+    pub tau_n: f64,
+    /// Dopamine baseline.
+    pub b: f64,
+    /// Smallest weight.
+    pub wmin: f64,
+    /// Largest weight.
+    pub wmax: f64,
+    /// Population whose spikes release dopamine (index into populations).
+    pub source: usize,
+    /// Delay from a dopamine neuron's spike to its effect, ms.
+    pub dopamine_delay: f64,
+    /// Synapses are brought up to date every `deliver_interval` minimum delays.
+    pub deliver_interval: u32,
 }
 
 /// Pair STDP with the semantics of NEST's `stdp_synapse` (all-to-all

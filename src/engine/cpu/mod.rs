@@ -14,6 +14,7 @@
 //! neurons' ring cells, and each block takes from every spiking row (rows are
 //! sorted by target) and every Poisson table the part that ends in it.
 
+pub mod dopamine;
 pub mod neuron_update;
 pub mod stdp;
 
@@ -156,6 +157,8 @@ pub struct CpuEngine {
     weight_fixed: Vec<i64>,
     /// STDP state, when a projection is plastic.
     plasticity: Option<stdp::Plasticity>,
+    /// Dopamine-modulated STDP state, when a projection has it.
+    dopamine: Option<dopamine::Dopamine>,
     threads: Option<rayon::ThreadPool>,
 }
 
@@ -252,6 +255,7 @@ impl CpuEngine {
                 .map(|&w| to_fixed(w))
                 .collect(),
             plasticity: stdp::Plasticity::new(&net),
+            dopamine: dopamine::Dopamine::new(&net),
             threads,
             net,
         })
@@ -261,6 +265,20 @@ impl CpuEngine {
         let net = Arc::clone(&self.net);
         let n = net.n_neurons;
         let step = self.step;
+
+        // 0. Presynaptic spikes of dopamine synapses from the last slice.
+        if let (Some(d), Some(p)) = (self.dopamine.as_mut(), self.plasticity.as_mut()) {
+            if step % d.min_delay == 0 && !d.queued.is_empty() {
+                let ring_len = self.ring_len;
+                for (s, k) in std::mem::take(&mut d.queued) {
+                    let w = dopamine_send(&net, d, p, s, k);
+                    let read_step = s - 1 + net.synapses.delay[k] as u64;
+                    let cell =
+                        ((read_step % ring_len) as usize * n + net.synapses.target[k] as usize) * 2;
+                    self.ring[cell + usize::from(w < 0.0)] += to_fixed(w);
+                }
+            }
+        }
 
         // 1. Device currents.
         while let Some(c) = net.currents.get(self.next_current) {
@@ -323,6 +341,7 @@ impl CpuEngine {
                 &p.post[..],
                 &p.inv_tau_minus[..],
                 cells,
+                &p.dopamine_projection[..],
             )
         });
         let cells = RingCells(self.ring.as_mut_ptr());
@@ -362,7 +381,7 @@ impl CpuEngine {
                         let rule = plastic
                             .and_then(|(rules, ..)| rules[syn.projection[k] as usize].as_ref());
                         match (rule, plastic) {
-                            (Some(p), Some((_, enabled, post, inv_tau_minus, cells))) => {
+                            (Some(p), Some((_, enabled, post, inv_tau_minus, cells, _))) => {
                                 let target = syn.target[k] as usize;
                                 assert!(k < cells.len);
                                 // SAFETY: synapse k ends in this block's neuron range, so no
@@ -384,6 +403,8 @@ impl CpuEngine {
                                 add(syn.target[k], syn.delay[k] as u64, to_fixed(w));
                                 changes.push((stamp + syn.delay[k] as u64, k, w));
                             }
+                            // Dopamine synapses are sent at the next slice (see dopamine.rs).
+                            (None, Some((.., dopa))) if dopa[syn.projection[k] as usize] => {}
                             _ => add(syn.target[k], syn.delay[k] as u64, weight_fixed[k]),
                         }
                     }
@@ -425,8 +446,11 @@ impl CpuEngine {
             p.queue(committed.into_iter().flatten());
             p.commit(stamp);
             p.record_post_spikes(&spikes, stamp, net.dt);
+            if let Some(d) = self.dopamine.as_mut() {
+                dopamine_after_step(&net, d, p, &spikes, stamp);
+            }
             if stamp % 4096 == 0 {
-                p.prune(&net);
+                p.prune(&net, self.dopamine.as_ref().map(|d| &d.last_update[..]));
             }
         }
 
@@ -463,6 +487,96 @@ impl CpuEngine {
         }
         self.step += 1;
     }
+}
+
+/// Queues this step's presynaptic spikes of dopamine synapses, lets the
+/// volume transmitters receive arriving dopamine, and triggers the synapse
+/// updates that are due (NEST's `volume_transmitter::update`).
+fn dopamine_after_step(
+    net: &Network,
+    d: &mut dopamine::Dopamine,
+    p: &mut stdp::Plasticity,
+    spikes: &[u32],
+    stamp: u64,
+) {
+    for &src in spikes {
+        for &k in &d.rows[src as usize] {
+            d.queued.push((stamp, k));
+        }
+    }
+    let dt = net.dt;
+    for vt in 0..d.projections.len() {
+        let proj = &mut d.projections[vt];
+        for &src in spikes {
+            if src >= proj.source.0 && src < proj.source.1 {
+                *proj.arriving.entry(stamp + proj.delay).or_insert(0.0) += 1.0;
+            }
+        }
+        if let Some(m) = proj.arriving.remove(&stamp) {
+            proj.spikecounter.push((stamp as f64 * dt, m));
+        }
+        if stamp % proj.trigger_every == 0 {
+            let projection = proj.projection;
+            let enabled = p.enabled[projection];
+            for &k in &d.projections[vt].synapses {
+                let target = net.synapses.target[k] as usize;
+                let cx = dopamine::Context {
+                    p: &d.projections[vt].p,
+                    spikes: &d.projections[vt].spikecounter,
+                    post: &p.post[target],
+                    inv_tau_minus: p.inv_tau_minus[target],
+                    delay: net.synapses.delay[k] as u64,
+                    dt,
+                    enabled,
+                };
+                dopamine::trigger(
+                    &cx,
+                    &mut p.weight[k],
+                    &mut p.kplus[k],
+                    &mut d.c[k],
+                    &mut d.n[k],
+                    &mut d.dopa_idx[k],
+                    &mut d.last_update[k],
+                    stamp,
+                );
+                p.visible[k] = p.weight[k];
+            }
+            d.projections[vt].spikecounter = vec![(stamp as f64 * dt, 0.0)];
+        }
+    }
+}
+
+/// NEST's `send` of one dopamine synapse; returns the weight to deliver.
+fn dopamine_send(
+    net: &Network,
+    d: &mut dopamine::Dopamine,
+    p: &mut stdp::Plasticity,
+    stamp: u64,
+    k: usize,
+) -> f64 {
+    let vt = d.of_projection[net.synapses.projection[k] as usize].expect("dopamine synapse");
+    let target = net.synapses.target[k] as usize;
+    let cx = dopamine::Context {
+        p: &d.projections[vt].p,
+        spikes: &d.projections[vt].spikecounter,
+        post: &p.post[target],
+        inv_tau_minus: p.inv_tau_minus[target],
+        delay: net.synapses.delay[k] as u64,
+        dt: net.dt,
+        enabled: p.enabled[d.projections[vt].projection],
+    };
+    let w = dopamine::send(
+        &cx,
+        &mut p.weight[k],
+        &mut p.kplus[k],
+        &mut d.c[k],
+        &mut d.n[k],
+        &mut d.dopa_idx[k],
+        &mut d.last_update[k],
+        stamp,
+    );
+    p.visible[k] = w;
+    w
 }
 
 /// The Poisson count of one target at one stamp, the same integer the GPU

@@ -48,6 +48,8 @@ pub struct Plasticity {
     pub inv_tau_minus: Vec<f64>,
     /// Whether a neuron receives a plastic synapse.
     pub plastic_target: Vec<bool>,
+    /// Whether each projection is dopamine-modulated (handled by `dopamine.rs`).
+    pub dopamine_projection: Vec<bool>,
 }
 
 impl Plasticity {
@@ -58,8 +60,14 @@ impl Plasticity {
         }
         let rules: Vec<Option<StdpParams>> = net.projections.iter().map(|p| p.plasticity).collect();
         let mut plastic_target = vec![false; net.n_neurons];
+        let dopamine: Vec<bool> = net
+            .projections
+            .iter()
+            .map(|p| p.dopamine.is_some())
+            .collect();
         for (k, &t) in net.synapses.target.iter().enumerate() {
-            if rules[net.synapses.projection[k] as usize].is_some() {
+            let p = net.synapses.projection[k] as usize;
+            if rules[p].is_some() || dopamine[p] {
                 plastic_target[t as usize] = true;
             }
         }
@@ -80,6 +88,7 @@ impl Plasticity {
             post: vec![PostHistory::default(); net.n_neurons],
             inv_tau_minus,
             plastic_target,
+            dopamine_projection: dopamine,
         })
     }
 
@@ -122,15 +131,21 @@ impl Plasticity {
     /// spikes before the last one at or before the earliest window start
     /// (t_last - d) of its incoming plastic synapses (that one is kept: its
     /// trace value still counts).
-    pub fn prune(&mut self, net: &Network) {
+    pub fn prune(&mut self, net: &Network, dopamine_last_update: Option<&[u64]>) {
         let mut horizon = vec![u64::MAX; net.n_neurons];
         let syn = &net.synapses;
         for k in 0..syn.len() {
-            if self.rules[syn.projection[k] as usize].is_some() {
-                let t = syn.target[k] as usize;
-                let start = self.last_pre[k].saturating_sub(syn.delay[k] as u64);
-                horizon[t] = horizon[t].min(start);
-            }
+            let p = syn.projection[k] as usize;
+            let last = if self.rules[p].is_some() {
+                self.last_pre[k]
+            } else if let (Some(lu), Some(_)) = (dopamine_last_update, net.projections[p].dopamine)
+            {
+                lu[k]
+            } else {
+                continue;
+            };
+            let t = syn.target[k] as usize;
+            horizon[t] = horizon[t].min(last.saturating_sub(syn.delay[k] as u64));
         }
         for (h, &limit) in self.post.iter_mut().zip(&horizon) {
             let keep_from = h.stamps.partition_point(|&s| s <= limit).saturating_sub(1);
