@@ -315,7 +315,8 @@ impl CpuEngine {
         // 3. Delivery, block by block of target neurons.
         if self.block == 0 {
             let threads = rayon::current_num_threads().max(1);
-            self.block = n.div_ceil(threads * 4).max(256).min(n.max(1));
+            // Small networks run as one block: waking threads costs more than it saves.
+            self.block = n.div_ceil(threads * 4).max(4096).min(n.max(1));
         }
         let block = self.block;
         let syn = &net.synapses;
