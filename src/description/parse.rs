@@ -1123,10 +1123,19 @@ fn read_synapse(
     };
     let p = join(path, "synapse");
     // Projections take a synapse rule and its parameters too; stimuli do not.
-    let allowed: &[&str] = if path.starts_with("projections") {
-        STDP_KEYS
-    } else {
-        &["weight", "delay"]
+    // The keys depend on the rule; read_dopamine checks its own.
+    let rule = match &e.value.kind {
+        NodeKind::Table(st) => match get(st, "rule").map(|r| &r.value.kind) {
+            Some(NodeKind::Str(r)) => r.as_str(),
+            _ => "static",
+        },
+        _ => "static",
+    };
+    let allowed: &[&str] = match (path.starts_with("projections"), rule) {
+        (false, _) => &["weight", "delay"],
+        (true, "stdp_dopamine") => &[],
+        (true, "stdp" | "stdp_nn_symm") => STDP_KEYS,
+        (true, _) => &["weight", "delay", "rule"],
     };
     let Some(st) = ck.table(&e.value, &p, allowed) else {
         return (None, None);
