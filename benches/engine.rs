@@ -104,5 +104,28 @@ fn brunel_100ms(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, step_cost, brunel_100ms);
+/// Wall time of 100 ms of `examples/brunel_stdp.toml` (Brunel with STDP on
+/// the 8 million E -> E synapses); compare with `brunel_100ms` for the share
+/// of time spent in plasticity.
+fn brunel_stdp_100ms(c: &mut Criterion) {
+    let desc = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/brunel_stdp.toml")).unwrap();
+    let net = Arc::new(build(&desc).unwrap());
+    let mut group = c.benchmark_group("brunel_stdp_100ms");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(1000));
+    for (name, mut engine) in engines(&net) {
+        let mut warm = Chunk::default();
+        engine.advance(1000, &mut warm).unwrap();
+        group.bench_function(BenchmarkId::from_parameter(&name), |b| {
+            b.iter(|| {
+                let mut out = Chunk::default();
+                engine.advance(1000, &mut out).unwrap();
+                out.spikes.len()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, step_cost, brunel_100ms, brunel_stdp_100ms);
 criterion_main!(benches);
