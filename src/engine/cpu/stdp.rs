@@ -157,17 +157,29 @@ impl Plasticity {
     }
 }
 
+/// x^mu, exact and fast for the additive (0) and multiplicative (1) rules.
+#[inline]
+fn pow_mu(x: f64, mu: f64) -> f64 {
+    if mu == 0.0 {
+        1.0
+    } else if mu == 1.0 {
+        x
+    } else {
+        x.powf(mu)
+    }
+}
+
 /// NEST's facilitation: w/Wmax grows by lambda (1 - w/Wmax)^mu_plus K+, capped at 1.
 #[inline]
 pub fn facilitate(p: &StdpParams, w: f64, kplus: f64) -> f64 {
-    let norm = w / p.wmax + p.lambda * (1.0 - w / p.wmax).powf(p.mu_plus) * kplus;
+    let norm = w / p.wmax + p.lambda * pow_mu(1.0 - w / p.wmax, p.mu_plus) * kplus;
     if norm < 1.0 { norm * p.wmax } else { p.wmax }
 }
 
 /// NEST's depression: w/Wmax shrinks by alpha lambda (w/Wmax)^mu_minus K-, floored at 0.
 #[inline]
 pub fn depress(p: &StdpParams, w: f64, kminus: f64) -> f64 {
-    let norm = w / p.wmax - p.alpha * p.lambda * (w / p.wmax).powf(p.mu_minus) * kminus;
+    let norm = w / p.wmax - p.alpha * p.lambda * pow_mu(w / p.wmax, p.mu_minus) * kminus;
     if norm > 0.0 { norm * p.wmax } else { 0.0 }
 }
 
