@@ -45,11 +45,6 @@ duration = 1000.0
     Arc::new(build(&parse_str(text, Format::Toml, "small").unwrap()).unwrap())
 }
 
-fn brunel() -> Arc<Network> {
-    let desc = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/brunel.toml")).unwrap();
-    Arc::new(build(&desc).unwrap())
-}
-
 fn engines(net: &Arc<Network>) -> Vec<(String, Box<dyn Engine>)> {
     let mut out: Vec<(String, Box<dyn Engine>)> = vec![(
         "cpu".into(),
@@ -84,33 +79,17 @@ fn step_cost(c: &mut Criterion) {
     group.finish();
 }
 
-/// Wall time of 100 ms (1,000 steps) of the Brunel network; throughput in steps.
-fn brunel_100ms(c: &mut Criterion) {
-    let net = brunel();
-    let mut group = c.benchmark_group("brunel_100ms");
-    group.sample_size(10);
-    group.throughput(Throughput::Elements(1000));
-    for (name, mut engine) in engines(&net) {
-        let mut warm = Chunk::default();
-        engine.advance(1000, &mut warm).unwrap();
-        group.bench_function(BenchmarkId::from_parameter(&name), |b| {
-            b.iter(|| {
-                let mut out = Chunk::default();
-                engine.advance(1000, &mut out).unwrap();
-                out.spikes.len()
-            })
-        });
-    }
-    group.finish();
-}
-
-/// Wall time of 100 ms of `examples/brunel_stdp.toml` (Brunel with STDP on
-/// the 8 million E -> E synapses); compare with `brunel_100ms` for the share
-/// of time spent in plasticity.
-fn brunel_stdp_100ms(c: &mut Criterion) {
-    let desc = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/brunel_stdp.toml")).unwrap();
+/// Wall time of 100 ms (1,000 steps, after 100 ms of warm-up) of an
+/// example, on every backend; throughput in steps.
+fn bench_example_100ms(c: &mut Criterion, group_name: &str, example: &str) {
+    let desc = load(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples")
+            .join(example),
+    )
+    .unwrap();
     let net = Arc::new(build(&desc).unwrap());
-    let mut group = c.benchmark_group("brunel_stdp_100ms");
+    let mut group = c.benchmark_group(group_name);
     group.sample_size(10);
     group.throughput(Throughput::Elements(1000));
     for (name, mut engine) in engines(&net) {
@@ -127,5 +106,22 @@ fn brunel_stdp_100ms(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, step_cost, brunel_100ms, brunel_stdp_100ms);
+/// The Brunel network: 12,500 neurons, 15.6 million synapses.
+fn brunel_100ms(c: &mut Criterion) {
+    bench_example_100ms(c, "brunel_100ms", "brunel.toml");
+}
+
+/// Brunel with STDP on its 8 million E -> E synapses; against `brunel_100ms`
+/// it gives the share of time spent in plasticity.
+fn brunel_stdp_100ms(c: &mut Criterion) {
+    bench_example_100ms(c, "brunel_stdp_100ms", "brunel_stdp.toml");
+}
+
+criterion_group!(
+    #[doc = "Every engine benchmark."]
+    benches,
+    step_cost,
+    brunel_100ms,
+    brunel_stdp_100ms
+);
 criterion_main!(benches);
