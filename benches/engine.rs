@@ -2,6 +2,8 @@
 //! Brunel (2000) network, on the CPU engine and, when an adapter exists, on
 //! the GPU. See benches/README.md.
 
+#![allow(missing_docs, reason = "criterion_group! generates an undocumented function")]
+
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use renshaw::build::{Network, build};
 use renshaw::description::{Format, load, parse_str};
@@ -117,11 +119,5 @@ fn brunel_stdp_100ms(c: &mut Criterion) {
     bench_example_100ms(c, "brunel_stdp_100ms", "brunel_stdp.toml");
 }
 
-criterion_group!(
-    #[doc = "Every engine benchmark."]
-    benches,
-    step_cost,
-    brunel_100ms,
-    brunel_stdp_100ms
-);
+criterion_group!(benches, step_cost, brunel_100ms, brunel_stdp_100ms);
 criterion_main!(benches);
