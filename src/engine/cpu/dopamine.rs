@@ -209,6 +209,31 @@ pub struct Context<'a> {
     pub enabled: bool,
 }
 
+/// Brings the synapse from its last update through every postsynaptic spike
+/// that arrives (t_post + d) up to `until` - d, raising c at each; returns the
+/// time reached. `skip_at`: a presynaptic spike time at which a postsynaptic
+/// spike is not paired.
+fn facilitate_until(
+    cx: &Context<'_>,
+    s: &mut Syn<'_>,
+    last_update: u64,
+    until: u64,
+    skip_at: Option<f64>,
+) -> f64 {
+    let (p, dt, d) = (cx.p, cx.dt, cx.delay as i64);
+    let tlu = last_update as f64 * dt;
+    let mut t0 = tlu;
+    for &tp in window(cx.post, last_update as i64 - d, until as i64 - d) {
+        let t_post = tp as f64 * dt + d as f64 * dt;
+        process_dopa_spikes(p, s, cx.spikes, t0, t_post);
+        t0 = t_post;
+        if skip_at.is_none_or(|t| t - tp as f64 * dt > 1e-9) {
+            *s.c += p.a_plus * *s.kplus * ((tlu - t0) / p.tau_plus).exp();
+        }
+    }
+    t0
+}
+
 /// `send`: a presynaptic spike with stamp `stamp`; returns the weight it is delivered with.
 #[expect(
     clippy::too_many_arguments,
@@ -235,16 +260,8 @@ pub fn send(
     };
     let t_spike = stamp as f64 * dt;
     let tlu = *last_update as f64 * dt;
-    let mut t0 = tlu;
-    for &tp in window(cx.post, *last_update as i64 - d, stamp as i64 - d) {
-        let t_post = tp as f64 * dt + d as f64 * dt;
-        process_dopa_spikes(p, &mut s, cx.spikes, t0, t_post);
-        t0 = t_post;
-        let minus_dt = tlu - t0;
-        if t_spike - tp as f64 * dt > 1e-9 {
-            *s.c += p.a_plus * *s.kplus * (minus_dt / p.tau_plus).exp();
-        }
-    }
+    // NEST skips pairing a post spike with a pre spike at the same time.
+    let t0 = facilitate_until(cx, &mut s, *last_update, stamp, Some(t_spike));
     process_dopa_spikes(p, &mut s, cx.spikes, t0, t_spike);
     *s.c -= p.a_minus * k_minus(cx.post, stamp as i64 - d, dt, cx.inv_tau_minus);
     *s.kplus = *s.kplus * ((tlu - t_spike) / p.tau_plus).exp() + 1.0;
@@ -270,7 +287,7 @@ pub fn trigger(
     last_update: &mut u64,
     stamp: u64,
 ) {
-    let (p, dt, d) = (cx.p, cx.dt, cx.delay as i64);
+    let (p, dt) = (cx.p, cx.dt);
     let frozen = *w;
     let mut s = Syn {
         w,
@@ -281,14 +298,7 @@ pub fn trigger(
     };
     let t_trig = stamp as f64 * dt;
     let tlu = *last_update as f64 * dt;
-    let mut t0 = tlu;
-    for &tp in window(cx.post, *last_update as i64 - d, stamp as i64 - d) {
-        let t_post = tp as f64 * dt + d as f64 * dt;
-        process_dopa_spikes(p, &mut s, cx.spikes, t0, t_post);
-        t0 = t_post;
-        let minus_dt = tlu - t0;
-        *s.c += p.a_plus * *s.kplus * (minus_dt / p.tau_plus).exp();
-    }
+    let t0 = facilitate_until(cx, &mut s, *last_update, stamp, None);
     process_dopa_spikes(p, &mut s, cx.spikes, t0, t_trig);
     let i = *s.idx as usize;
     *s.n *= ((cx.spikes[i].0 - t_trig) / p.tau_n).exp();
