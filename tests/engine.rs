@@ -729,3 +729,39 @@ fn scaled_down_brunel_with_small_j_is_mean_driven() {
         "CV {cv}: mean-driven firing should be nearly regular"
     );
 }
+
+/// Input injected at run time is read in the next step, on the CPU engine;
+/// a neuron that does not exist is an error.
+#[test]
+fn injected_input_makes_the_neuron_fire_in_the_next_step() {
+    use renshaw::build::build;
+    use renshaw::engine::cpu::CpuEngine;
+    use renshaw::engine::{Chunk, Engine};
+    use std::sync::Arc;
+    let text = r#"
+[populations.A]
+model = "iaf_psc_delta"
+size = 3
+[[record]]
+population = "A"
+[run]
+duration = 10.0
+"#;
+    let net = Arc::new(
+        build(
+            &renshaw::description::parse_str(text, renshaw::description::Format::Toml, "inject")
+                .unwrap(),
+        )
+        .unwrap(),
+    );
+    let mut e = CpuEngine::new(Arc::clone(&net), Some(1)).unwrap();
+    let mut out = Chunk::default();
+    e.advance(20, &mut out).unwrap();
+    assert!(out.spikes.is_empty());
+    e.inject_input(1, 100.0).unwrap();
+    e.advance(5, &mut out).unwrap();
+    assert_eq!(out.spikes.len(), 1);
+    assert_eq!((out.spikes[0].neuron, out.spikes[0].stamp), (1, 21));
+    assert!(e.inject_input(3, 1.0).is_err());
+    assert!(e.inject_input(0, f64::NAN).is_err());
+}

@@ -65,6 +65,16 @@ pub trait Engine {
     /// weights stay fixed but its traces keep running, so switching back on
     /// does not pair spikes across the pause as if it had not happened.
     fn set_plasticity(&mut self, projection: usize, enabled: bool) -> Result<(), EngineError>;
+    /// Adds `weight` (in the target model's weight unit, its sign choosing the
+    /// channel, as a synapse's) to neuron `neuron`'s input read in the next
+    /// step: a spike arriving from outside, for closed loops and protocols.
+    fn inject_input(&mut self, neuron: u32, weight: f64) -> Result<(), EngineError> {
+        let _ = (neuron, weight);
+        Err(EngineError::Backend(format!(
+            "{} cannot inject input at run time",
+            self.describe()
+        )))
+    }
 }
 
 /// The error for switching plasticity of a projection that has none.

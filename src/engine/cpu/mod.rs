@@ -651,6 +651,23 @@ impl Engine for CpuEngine {
         })
     }
 
+    fn inject_input(&mut self, neuron: u32, weight: f64) -> Result<(), EngineError> {
+        let n = self.net.n_neurons;
+        if neuron as usize >= n {
+            return Err(EngineError::Backend(format!(
+                "no neuron {neuron}: the network has {n}"
+            )));
+        }
+        if !weight.is_finite() {
+            return Err(EngineError::Backend(format!(
+                "input weight must be finite, got {weight}"
+            )));
+        }
+        let slot = (self.step % self.ring_len) as usize;
+        self.ring[(slot * n + neuron as usize) * 2 + usize::from(weight < 0.0)] += to_fixed(weight);
+        Ok(())
+    }
+
     fn set_plasticity(&mut self, projection: usize, enabled: bool) -> Result<(), EngineError> {
         match self.plasticity.as_mut() {
             Some(p) if p.rules.get(projection).is_some_and(|r| r.is_some()) => {
