@@ -125,7 +125,30 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (spiked) {
         let k = atomicAdd(&counters[su.parity], 1u);
         spike_list[su.parity * su.n_neurons + k] = i;
-        spike_counts[i] = spike_counts[i] + 1u;
+        let count = spike_counts[i];
+        spike_counts[i] = count + 1u;
+        if (su.plastic != 0u) {
+            // STDP: as a source, its last two spike stamps and its traces K+
+            // (before, after this spike); as a target, its history (a ring
+            // indexed by spike count) with the trace K- after each spike.
+            let base = i * (1u + su.n_traces);
+            let stamps = pre_state[base];
+            pre_state[base] = vec2<u32>(su.stamp_lo, stamps.x);
+            for (var q = 0u; q < su.n_traces; q++) {
+                let kplus = bitcast<vec2<f32>>(pre_state[base + 1u + q]).y;
+                let decay = exp(-f32(su.stamp_lo - stamps.x) * stdp_rules[su.trace_row + q].dt_tau_plus);
+                pre_state[base + 1u + q] = bitcast<vec2<u32>>(vec2<f32>(kplus, kplus * decay + 1.0));
+            }
+            if (p.history_base != NO_HISTORY) {
+                let row = (p.history_base + (i - p.first_neuron)) * POST_HISTORY;
+                var kminus = 1.0;
+                if (count > 0u) {
+                    let last = post_history[row + (count - 1u) % POST_HISTORY];
+                    kminus = last.kminus * exp(-f32(su.stamp_lo - last.stamp) * p.dt_tau_minus) + 1.0;
+                }
+                post_history[row + count % POST_HISTORY] = HistoryEntry(su.stamp_lo, kminus);
+            }
+        }
         if ((info & 0x80000000u) != 0u) {
             let slot = atomicAdd(&counters[2], 1u);
             if (slot < su.rec_capacity) {

@@ -379,3 +379,634 @@ fn device_buffers_equal_the_twins_step_by_step() {
         }
     }
 }
+
+// ---------------------------------------------------------------- STDP
+
+/// Runs an engine over a whole network as `run_description` does (chunks
+/// end at weight snapshots); returns the output and every synapse's weight
+/// at each snapshot and at the end, as (stamp, weights).
+fn run_with_weights(
+    net: &renshaw::build::Network,
+    engine: &mut dyn Engine,
+    max_chunk: u64,
+) -> (Chunk, Vec<(u64, Vec<f64>)>) {
+    let mut out = Chunk::default();
+    let mut snaps = Vec::new();
+    let mut done = 0;
+    let periodic = |w: &&renshaw::build::WeightRecorder| w.interval_steps != u64::MAX;
+    while done < net.steps {
+        let next = net
+            .weight_records
+            .iter()
+            .filter(periodic)
+            .map(|w| (done / w.interval_steps + 1) * w.interval_steps)
+            .min()
+            .unwrap_or(u64::MAX);
+        let n = (net.steps - done).min(next - done).min(max_chunk);
+        engine.advance(n, &mut out).unwrap();
+        done += n;
+        let snapshot = net
+            .weight_records
+            .iter()
+            .filter(periodic)
+            .any(|w| done % w.interval_steps == 0);
+        if snapshot || done == net.steps {
+            snaps.push((done, engine.synapse_weights().unwrap()));
+        }
+    }
+    (out, snaps)
+}
+
+const STDP_CASES: &[&str] = &[
+    "all_to_all_mult",
+    "clip",
+    "inhibitory",
+    "nn_symm_add",
+    "nn_symm_mult",
+    "pairs_add",
+    "pairs_mult",
+    "patterns_nn_symm",
+    "patterns_stdp",
+    "poisson_add",
+    "poisson_delay25",
+    "poisson_guetig",
+    "poisson_mult",
+];
+
+/// Largest relative weight difference the GPU (f32, the device's exp and
+/// pow) may show against NEST (f64) on tests/reference/stdp; see docs/gpu.md.
+const STDP_NEST_TOLERANCE: f64 = 1e-4;
+/// ... and against its CPU twin (f32, Rust's exp and pow).
+const STDP_TWIN_TOLERANCE: f64 = 1e-5;
+
+/// |a - b| relative to |b|, or to |Wmax| / 10 for smaller weights: the
+/// rules compute in units of Wmax, so f32's rounding error is one of that
+/// scale, and depression towards 0 cancels digits.
+fn weight_difference(a: f64, b: f64, wmax: f64) -> f64 {
+    (a - b).abs() / b.abs().max(0.1 * wmax.abs())
+}
+
+/// Every pair-STDP case of tests/reference/stdp on the GPU: the imposed
+/// spikes happen as in NEST, and every recorded weight (interval snapshots
+/// and final) agrees with NEST's within STDP_NEST_TOLERANCE and with the
+/// twin's within STDP_TWIN_TOLERANCE.
+#[test]
+fn stdp_reference_cases_match_nest_and_twin() {
+    if !gpu_available("stdp_reference_cases_match_nest_and_twin") {
+        return;
+    }
+    let _g = GPU.lock().unwrap_or_else(|e| e.into_inner());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/stdp");
+    let mut listed: Vec<String> = std::fs::read_dir(root.join("cases"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    listed.sort();
+    assert_eq!(listed, STDP_CASES, "every STDP reference case runs here");
+    for name in STDP_CASES {
+        let desc = description::load(&root.join(format!("cases/{name}.toml"))).unwrap();
+        let reference: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(root.join(format!("data/{name}.json"))).unwrap(),
+        )
+        .unwrap();
+        let net = Arc::new(build(&desc).unwrap());
+        let (gpu, gpu_w) =
+            run_with_weights(&net, &mut GpuEngine::new(Arc::clone(&net)).unwrap(), 1000);
+        let (twin, twin_w) = run_with_weights(
+            &net,
+            &mut TwinEngine::new(Arc::clone(&net), u64::MAX).unwrap(),
+            1000,
+        );
+        assert_eq!(
+            gpu.spikes, twin.spikes,
+            "{name}: GPU and twin spikes differ"
+        );
+
+        for (pop_name, spikes) in reference["spikes"].as_object().unwrap() {
+            let pop = net
+                .populations
+                .iter()
+                .find(|p| &p.name == pop_name)
+                .unwrap();
+            let mut expected: Vec<(u64, u32)> = spikes["times"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .zip(spikes["senders"].as_array().unwrap())
+                .map(|(t, s)| {
+                    (
+                        (t.as_f64().unwrap() / net.dt).round() as u64,
+                        s.as_u64().unwrap() as u32,
+                    )
+                })
+                .collect();
+            let mut got: Vec<(u64, u32)> = gpu
+                .spikes
+                .iter()
+                .filter(|s| s.neuron >= pop.offset && s.neuron < pop.offset + pop.size)
+                .map(|s| (s.stamp, s.neuron - pop.offset))
+                .collect();
+            expected.sort();
+            got.sort();
+            assert_eq!(got, expected, "{name}: spikes of {pop_name}");
+        }
+
+        let (mut worst_nest, mut worst_twin, mut compared) = (0.0f64, 0.0f64, 0);
+        for (proj, series) in reference["weights"].as_object().unwrap() {
+            let proj: usize = proj.parse().unwrap();
+            let wmax = net.projections[proj].plasticity.unwrap().wmax;
+            let r = net
+                .weight_records
+                .iter()
+                .position(|w| w.projection == proj)
+                .unwrap();
+            let order = renshaw::output::weights::WeightSeries::new(&net, r, None)
+                .unwrap()
+                .synapses;
+            for (t, row) in series["times"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .zip(series["values"].as_array().unwrap())
+            {
+                let stamp = (t.as_f64().unwrap() / net.dt).round() as u64;
+                let find = |snaps: &[(u64, Vec<f64>)]| -> Vec<f64> {
+                    let (_, all) = snaps
+                        .iter()
+                        .find(|(s, _)| *s == stamp)
+                        .unwrap_or_else(|| panic!("{name}: no snapshot at stamp {stamp}"));
+                    order.iter().map(|&k| all[k]).collect()
+                };
+                let (g, tw) = (find(&gpu_w), find(&twin_w));
+                for (i, nest) in row.as_array().unwrap().iter().enumerate() {
+                    let nest = nest.as_f64().unwrap();
+                    let dn = weight_difference(g[i], nest, wmax);
+                    let dt = weight_difference(g[i], tw[i], wmax);
+                    worst_nest = worst_nest.max(dn);
+                    worst_twin = worst_twin.max(dt);
+                    compared += 1;
+                    assert!(
+                        dn <= STDP_NEST_TOLERANCE,
+                        "{name}: synapse {i} at stamp {stamp}: GPU {}, NEST {nest} ({dn:.2e})",
+                        g[i]
+                    );
+                    assert!(
+                        dt <= STDP_TWIN_TOLERANCE,
+                        "{name}: synapse {i} at stamp {stamp}: GPU {}, twin {} ({dt:.2e})",
+                        g[i],
+                        tw[i]
+                    );
+                }
+            }
+        }
+        assert!(compared > 0, "{name}: no weights compared");
+        if *name == "poisson_delay25" {
+            // The whole run path records the same weights.
+            let opts = RunOptions {
+                backend: Backend::Gpu,
+                chunk_steps: 333,
+                ..Default::default()
+            };
+            let out = run_description(&desc, &opts, 0.0).unwrap();
+            assert_eq!(out.spikes, gpu.spikes, "{name}: run_description's spikes");
+            for series in &out.weights {
+                let row = |all: &Vec<f64>| -> Vec<f64> {
+                    series.synapses.iter().map(|&k| all[k]).collect()
+                };
+                for (t, values) in series.times.iter().zip(&series.values) {
+                    let stamp = (t / net.dt).round() as u64;
+                    let (_, all) = gpu_w.iter().find(|(s, _)| *s == stamp).unwrap();
+                    assert_eq!(values, &row(all), "{name}: recorded weights at {t} ms");
+                }
+                assert_eq!(series.final_weights, row(&gpu_w.last().unwrap().1));
+            }
+        }
+        eprintln!(
+            "{name}: {compared} weights; GPU vs NEST <= {worst_nest:.2e}, GPU vs twin <= {worst_twin:.2e} (relative)"
+        );
+    }
+}
+
+/// A plastic network whose spikes come from its own dynamics: both rules,
+/// two presynaptic traces (tau_plus 20 and 15 ms; two projections share
+/// one), plastic recurrent synapses, and all three models.
+const PLASTIC: &str = r#"
+[network]
+dt = 0.1
+seed = 11
+
+[populations.In]
+model = "iaf_psc_exp"
+size = 60
+params = { I_e = 0.0 }
+init = { V_m = { uniform = [-70.0, -56.0] } }
+
+[populations.Out]
+model = "iaf_psc_delta"
+size = 30
+params = { tau_minus = 30.0 }
+
+[populations.Cond]
+model = "iaf_cond_exp"
+size = 10
+
+[[stimuli]]
+kind = "poisson"
+rate = 6000.0
+targets = "In"
+synapse = { weight = { uniform = [20.0, 40.0] }, delay = { uniform = [0.5, 2.0] } }
+
+[[stimuli]]
+kind = "poisson"
+rate = 3000.0
+targets = "Out"
+synapse = { weight = 0.5, delay = 1.0 }
+
+[[stimuli]]
+kind = "poisson"
+rate = 3000.0
+targets = "Cond"
+synapse = { weight = 8.0, delay = 1.0 }
+
+[[projections]]
+from = "In"
+to = "Out"
+connect = { rule = "fixed_indegree", indegree = 20 }
+synapse = { rule = "stdp", weight = { uniform = [0.5, 2.5] }, Wmax = 3.0, tau_plus = 20.0, lambda = 0.02, alpha = 1.05, mu_plus = 0.0, mu_minus = 0.0, delay = { uniform = [0.8, 3.0] } }
+
+[[projections]]
+from = "In"
+to = "Cond"
+connect = { rule = "fixed_probability", p = 0.2 }
+synapse = { rule = "stdp_nn_symm", weight = { uniform = [0.5, 4.0] }, Wmax = 6.0, tau_plus = 15.0, lambda = 0.05, alpha = 1.0, mu_plus = 0.4, mu_minus = 0.6, delay = 1.2 }
+
+[[projections]]
+from = "Out"
+to = "Out"
+connect = { rule = "fixed_indegree", indegree = 5 }
+synapse = { weight = -1.0, delay = 1.5 }
+
+[[projections]]
+from = "Out"
+to = "Out"
+connect = { rule = "fixed_indegree", indegree = 4 }
+synapse = { rule = "stdp", weight = { uniform = [0.1, 0.5] }, Wmax = 1.0, tau_plus = 20.0, lambda = 0.05, alpha = 1.2, mu_plus = 1.0, mu_minus = 1.0, delay = { uniform = [1.0, 4.0] } }
+
+[[record]]
+population = "In"
+
+[[record]]
+population = "Out"
+spikes = true
+state = ["V_m"]
+interval = 1.0
+
+[[record]]
+population = "Cond"
+
+[[record_weights]]
+projection = 0
+interval = 5.0
+
+[[record_weights]]
+projection = 1
+interval = 7.0
+
+[run]
+duration = 300.0
+"#;
+
+/// [`weight_difference`] within `tol`, in f32.
+fn close(a: f32, b: f32, tol: f64, scale: f64) -> bool {
+    weight_difference(a as f64, b as f64, scale) <= tol
+}
+
+/// STDP kernel by kernel: after every chunk, the GPU's spikes equal its
+/// twin's, and its STDP buffers (weights, the weights snapshots show while
+/// changes are on their way, spike stamps, traces K+, spike histories with
+/// K-) equal the twin's: stamps exactly, values within f32 tolerance. With
+/// the synapses split over several buffers the GPU gives the same spikes
+/// and bit-identical weights as with one; two runs are identical.
+#[test]
+fn plastic_network_buffers_match_the_twin() {
+    if !gpu_available("plastic_network_buffers_match_the_twin") {
+        return;
+    }
+    let _g = GPU.lock().unwrap_or_else(|e| e.into_inner());
+    let desc = parse_str(PLASTIC, Format::Toml, "plastic").unwrap();
+    let net = Arc::new(build(&desc).unwrap());
+    let mut gpu = GpuEngine::with_options(Arc::clone(&net), Some(97)).unwrap();
+    assert!(
+        gpu.synapse_buffers() > 3,
+        "the cap should split the synapses"
+    );
+    let mut twin = TwinEngine::new(Arc::clone(&net), 97).unwrap();
+    let wmax: Vec<f64> = net
+        .synapses
+        .projection
+        .iter()
+        .map(|&p| {
+            net.projections[p as usize]
+                .plasticity
+                .map_or(1.0, |s| s.wmax)
+        })
+        .collect();
+    let (mut all_gpu, mut worst) = (Chunk::default(), 0.0f64);
+    let steps = 100;
+    for chunk in 0..net.steps / steps {
+        let (mut a, mut b) = (Chunk::default(), Chunk::default());
+        gpu.advance(steps, &mut a).unwrap();
+        twin.advance(steps, &mut b).unwrap();
+        assert_eq!(a.spikes, b.spikes, "chunk {chunk}: spikes");
+        all_gpu.spikes.extend(a.spikes);
+        let (synapses, plastic, pre_state, history) = gpu.read_plasticity().unwrap();
+        let ds = twin.device_state();
+        let (t_syn, t_plastic) = (ds.synapses.concat(), ds.plastic.concat());
+        for (k, (g, t)) in synapses.iter().zip(&t_syn).enumerate() {
+            assert_eq!((g.target, g.delay), (t.target, t.delay), "synapse {k}");
+            let pairs = [
+                (g.weight, t.weight),
+                (plastic[k][0], t_plastic[k][0]),
+                (plastic[k][1], t_plastic[k][1]),
+            ];
+            for (x, y) in pairs {
+                worst = worst.max(weight_difference(x as f64, y as f64, wmax[k]));
+                assert!(
+                    close(x, y, STDP_TWIN_TOLERANCE, wmax[k]),
+                    "chunk {chunk}: synapse {k}: GPU {x} twin {y}"
+                );
+            }
+        }
+        assert_eq!(pre_state.len(), ds.pre_state.len());
+        let stride = pre_state.len() / net.n_neurons;
+        assert_eq!(stride, 3, "two presynaptic traces");
+        for (i, (g, t)) in pre_state.iter().zip(&ds.pre_state).enumerate() {
+            if i % stride == 0 {
+                assert_eq!(g, t, "chunk {chunk}: spike stamps of neuron {}", i / stride);
+            } else {
+                for w in 0..2 {
+                    let (x, y) = (f32::from_bits(g[w]), f32::from_bits(t[w]));
+                    assert!(
+                        close(x, y, STDP_TWIN_TOLERANCE, 1.0),
+                        "chunk {chunk}: trace {i}: GPU {x} twin {y}"
+                    );
+                }
+            }
+        }
+        assert_eq!(history.len(), ds.post_history.len());
+        for (g, t) in history.iter().zip(&ds.post_history) {
+            assert_eq!(g.stamp, t.stamp, "chunk {chunk}: history stamps");
+            assert!(
+                close(g.kminus, t.kminus, STDP_TWIN_TOLERANCE, 1.0),
+                "chunk {chunk}: K- GPU {} twin {}",
+                g.kminus,
+                t.kminus
+            );
+        }
+    }
+    let (gw, tw) = (
+        gpu.synapse_weights().unwrap(),
+        twin.synapse_weights().unwrap(),
+    );
+    for (k, (a, b)) in gw.iter().zip(&tw).enumerate() {
+        assert!(
+            close(*a as f32, *b as f32, STDP_TWIN_TOLERANCE, wmax[k]),
+            "synapse {k}: GPU {a} twin {b}"
+        );
+    }
+    let initial = &net.synapses.weight;
+    let changed = gw
+        .iter()
+        .zip(initial)
+        .filter(|(a, b)| (**a - **b).abs() > 1e-3)
+        .count();
+    assert!(
+        changed > gw.len() / 2,
+        "only {changed} of {} weights changed",
+        gw.len()
+    );
+    assert!(
+        all_gpu.spikes.len() > 500,
+        "only {} spikes",
+        all_gpu.spikes.len()
+    );
+    eprintln!(
+        "plastic network: {} spikes, {changed} weights changed, GPU vs twin <= {worst:.2e}",
+        all_gpu.spikes.len()
+    );
+
+    for _ in 0..2 {
+        let mut one = GpuEngine::new(Arc::clone(&net)).unwrap();
+        assert_eq!(one.synapse_buffers(), 1);
+        let out = run(&net, &mut one);
+        assert_eq!(
+            out.spikes, all_gpu.spikes,
+            "one synapse buffer or several: spikes"
+        );
+        assert_eq!(
+            one.synapse_weights().unwrap(),
+            gw,
+            "one synapse buffer or several: weights"
+        );
+    }
+}
+
+/// set_plasticity on the GPU and its twin, in step with the CPU engine:
+/// while off, a projection's weights stay put once the changes already on
+/// their way have arrived, and its traces keep running (switched on again,
+/// the weights follow the CPU engine's within the NEST tolerance); static and
+/// missing projections are refused.
+#[test]
+fn set_plasticity_on_the_gpu() {
+    if !gpu_available("set_plasticity_on_the_gpu") {
+        return;
+    }
+    let _g = GPU.lock().unwrap_or_else(|e| e.into_inner());
+    let p =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/stdp/cases/poisson_mult.toml");
+    let net = Arc::new(build(&description::load(&p).unwrap()).unwrap());
+    let wmax = net.projections[0].plasticity.unwrap().wmax;
+    let mut engines: Vec<Box<dyn Engine>> = vec![
+        Box::new(GpuEngine::new(Arc::clone(&net)).unwrap()),
+        Box::new(TwinEngine::new(Arc::clone(&net), u64::MAX).unwrap()),
+        Box::new(renshaw::engine::cpu::CpuEngine::new(Arc::clone(&net), Some(1)).unwrap()),
+    ];
+    let third = net.steps / 3;
+    let advance = |engines: &mut Vec<Box<dyn Engine>>, steps: u64| -> Vec<Vec<f64>> {
+        let mut spikes = Vec::new();
+        let weights = engines
+            .iter_mut()
+            .map(|e| {
+                let mut out = Chunk::default();
+                e.advance(steps, &mut out).unwrap();
+                spikes.push(out.spikes);
+                e.synapse_weights().unwrap()
+            })
+            .collect();
+        assert!(
+            spikes.iter().all(|s| *s == spikes[2]),
+            "spikes differ between engines"
+        );
+        let w: &Vec<Vec<f64>> = &weights;
+        for (k, c) in w[2].iter().enumerate() {
+            for (name, e) in [("GPU", &w[0]), ("twin", &w[1])] {
+                let d = weight_difference(e[k], *c, wmax);
+                assert!(
+                    d <= STDP_NEST_TOLERANCE,
+                    "synapse {k}: {name} {} CPU engine {c}",
+                    e[k]
+                );
+            }
+        }
+        weights
+    };
+    let start = advance(&mut engines, third);
+    for e in engines.iter_mut() {
+        e.set_plasticity(0, false).unwrap();
+    }
+    let arrived = advance(&mut engines, net.max_delay);
+    let frozen = advance(&mut engines, third - net.max_delay);
+    assert_eq!(
+        arrived[0], frozen[0],
+        "GPU weights changed while plasticity was off"
+    );
+    assert_eq!(
+        arrived[1], frozen[1],
+        "twin weights changed while plasticity was off"
+    );
+    assert_ne!(
+        start[0], net.synapses.weight,
+        "no plasticity before the pause"
+    );
+    for e in engines.iter_mut() {
+        e.set_plasticity(0, true).unwrap();
+    }
+    let end = advance(&mut engines, net.steps - 2 * third);
+    assert_ne!(end[0], frozen[0], "no plasticity after the pause");
+
+    let plastic = Arc::new(build(&parse_str(PLASTIC, Format::Toml, "plastic").unwrap()).unwrap());
+    let mut gpu = GpuEngine::new(Arc::clone(&plastic)).unwrap();
+    let err = gpu.set_plasticity(2, false).unwrap_err().to_string();
+    assert!(err.contains("static"), "{err}");
+    let err = gpu.set_plasticity(9, false).unwrap_err().to_string();
+    assert!(err.contains("no projection 9"), "{err}");
+}
+
+/// A target that spikes 94 times between its source's two spikes: more
+/// than the GPU's spike history holds.
+fn flood() -> String {
+    let times: Vec<String> = (0..94)
+        .map(|k| format!("{:.1}", 2.0 + 0.3 * k as f64))
+        .collect();
+    FLOOD.replace("FLOOD_TIMES", &times.join(", "))
+}
+
+const FLOOD: &str = r#"
+[network]
+dt = 0.1
+
+[populations.Pre]
+model = "iaf_psc_delta"
+size = 1
+params = { E_L = 0.0, V_reset = 0.0, V_m = 0.0, V_th = 20.0, C_m = 1.0, t_ref = 0.1 }
+
+[populations.Post]
+model = "iaf_psc_delta"
+size = 2
+params = { E_L = 0.0, V_reset = 0.0, V_m = 0.0, V_th = 500.0, C_m = 1.0, t_ref = 0.1 }
+
+[[stimuli]]
+kind = "spike_times"
+targets = "Pre"
+spike_times = [[1.0, 50.0]]
+synapse = { weight = 1000.0, delay = 1.0 }
+
+[[stimuli]]
+kind = "spike_times"
+targets = "Post"
+spike_times = [[10.0, 20.0], [FLOOD_TIMES]]
+synapse = { weight = 1000.0, delay = 1.0 }
+
+[[projections]]
+from = "Pre"
+to = "Post"
+connect = { rule = "all_to_all" }
+synapse = { rule = "stdp", weight = 10.0, Wmax = 100.0, delay = 1.0 }
+
+[run]
+duration = 60.0
+"#;
+
+/// A presynaptic spike that needs more of its target's spikes than the
+/// history holds stops the GPU run with an error naming the neuron, on the
+/// device and in the twin, and no output of that chunk comes back; the CPU
+/// engine (no such limit) runs it.
+#[test]
+fn spike_history_overflow_is_an_error() {
+    if !gpu_available("spike_history_overflow_is_an_error") {
+        return;
+    }
+    let _g = GPU.lock().unwrap_or_else(|e| e.into_inner());
+    let net = Arc::new(build(&parse_str(&flood(), Format::Toml, "flood").unwrap()).unwrap());
+    let engines: Vec<Box<dyn Engine>> = vec![
+        Box::new(GpuEngine::new(Arc::clone(&net)).unwrap()),
+        Box::new(TwinEngine::new(Arc::clone(&net), u64::MAX).unwrap()),
+    ];
+    for mut e in engines {
+        let mut out = Chunk::default();
+        // The source's first spike needs nothing old: all-to-all with K+ = 0.
+        e.advance(400, &mut out).unwrap();
+        let err = e
+            .advance(net.steps - 400, &mut out)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("neuron 2 (population `Post`, index 1)") && err.contains("--backend cpu"),
+            "{}: {err}",
+            e.describe()
+        );
+        assert!(out.spikes.is_empty() && out.samples.is_empty());
+    }
+    let mut cpu = renshaw::engine::cpu::CpuEngine::new(Arc::clone(&net), Some(1)).unwrap();
+    run(&net, &mut cpu);
+}
+
+/// Dopamine-modulated STDP is refused by the GPU layout with its name.
+#[test]
+fn stdp_dopamine_is_refused() {
+    if !gpu_available("stdp_dopamine_is_refused") {
+        return;
+    }
+    let _g = GPU.lock().unwrap_or_else(|e| e.into_inner());
+    let text = r#"
+[populations.A]
+model = "iaf_psc_delta"
+size = 2
+[populations.D]
+model = "iaf_psc_delta"
+size = 1
+[[projections]]
+from = "A"
+to = "D"
+connect = { rule = "all_to_all" }
+synapse = { rule = "stdp_dopamine", dopamine = "D", weight = 1.0 }
+[run]
+duration = 10.0
+"#;
+    let net = Arc::new(build(&parse_str(text, Format::Toml, "dopamine").unwrap()).unwrap());
+    let err = GpuEngine::new(Arc::clone(&net))
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        err.contains("stdp_dopamine") && err.contains("--backend cpu"),
+        "{err}"
+    );
+    let err = TwinEngine::new(net, u64::MAX)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("stdp_dopamine"), "{err}");
+}

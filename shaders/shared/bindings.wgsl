@@ -6,8 +6,8 @@
 struct PopParams {
     model: u32,          // 0 iaf_psc_delta, 1 iaf_psc_exp, 2 iaf_cond_exp
     ref_steps: u32,
-    _pad0: u32,
-    _pad1: u32,
+    history_base: u32,   // history row of the first neuron, NO_HISTORY without plastic input
+    first_neuron: u32,   // global id of the first neuron
     e_l: f32,
     theta: f32,          // psc models: V_th - E_L; cond: V_th
     v_reset: f32,        // psc models: V_reset - E_L; cond: V_reset
@@ -26,7 +26,7 @@ struct PopParams {
     inv_tau_ex: f32,
     inv_tau_in: f32,
     dt: f32,
-    _pad2: f32,
+    dt_tau_minus: f32,   // dt / tau_minus: decay of the postsynaptic STDP trace per step
     _pad3: f32,
 }
 
@@ -53,9 +53,9 @@ struct StepUniform {
     sample_mask_hi: u32,
     n_sample_columns: u32,
     rec_capacity: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    plastic: u32,        // 1 when some synapse is plastic: pre_state and post_history are kept
+    n_traces: u32,       // presynaptic traces per neuron (one per distinct tau_plus)
+    trace_row: u32,      // row of the first trace in stdp_rules (only dt_tau_plus set)
 }
 
 // Mirrors layout::PoissonEntry: one (stimulus, target) pair.
@@ -88,11 +88,36 @@ struct Event {
     value: f32,
 }
 
-// Mirrors layout::Synapse.
+// Mirrors layout::Synapse. delay: steps in bits 0..16; bits 16..32 hold the
+// projection index + 1 (its row of stdp_rules) of a plastic synapse, 0 for a static one.
 struct Synapse {
     dst: u32,
     weight: f32,
     delay: u32,
+}
+
+// Postsynaptic spikes kept per neuron with plastic input (layout::POST_HISTORY).
+const POST_HISTORY: u32 = 64u;
+// PopParams.history_base of a population without plastic input (layout::NO_HISTORY).
+const NO_HISTORY: u32 = 0xffffffffu;
+
+// Mirrors layout::StdpRule: one row per projection (zero for static ones).
+struct StdpRule {
+    lambda: f32,
+    alpha: f32,
+    mu_plus: f32,
+    mu_minus: f32,
+    wmax: f32,
+    dt_tau_plus: f32,    // dt / tau_plus
+    nearest: u32,        // 1 stdp_nn_symm, 0 stdp (all-to-all)
+    enabled: u32,        // 0: weights frozen, traces keep running
+    trace: u32,          // which presynaptic trace (K+) of the source the rule reads
+}
+
+// Mirrors layout::HistoryEntry: a postsynaptic spike and the trace K- just after it.
+struct HistoryEntry {
+    stamp: u32,
+    kminus: f32,
 }
 
 @group(0) @binding(0) var<storage, read> pop_params: array<PopParams>;
@@ -106,7 +131,8 @@ struct Synapse {
 @group(0) @binding(5) var<storage, read_write> i_stim: array<f32>;
 // Spiking neurons of the step, two halves by step parity.
 @group(0) @binding(6) var<storage, read_write> spike_list: array<u32>;
-// [0], [1]: spike counts of the two halves; [2]: recorded spikes in this chunk.
+// [0], [1]: spike counts of the two halves; [2]: recorded spikes in this chunk;
+// [3]: lowest neuron whose STDP spike history was too short (0xffffffff: none).
 @group(0) @binding(7) var<storage, read_write> counters: array<atomic<u32>>;
 @group(0) @binding(8) var<storage, read_write> spike_counts: array<u32>;
 // Recorded spikes: (step in chunk, neuron).
@@ -119,11 +145,20 @@ struct Synapse {
 // Sampled columns: (neuron, state variable, recorder).
 @group(0) @binding(14) var<storage, read> sample_map: array<vec4<u32>>;
 @group(0) @binding(15) var<storage, read_write> sample_buf: array<f32>;
+@group(0) @binding(16) var<storage, read> stdp_rules: array<StdpRule>;
+// Per neuron of a plastic network, 1 + n_traces words: the stamps of its last and
+// previous spike (0: none), then per trace (K+ before, K+ after the last spike) as f32 bits.
+@group(0) @binding(17) var<storage, read_write> pre_state: array<vec2<u32>>;
+// Per neuron with plastic input, POST_HISTORY entries: a ring indexed by spike count.
+@group(0) @binding(18) var<storage, read_write> post_history: array<HistoryEntry>;
 
 @group(1) @binding(0) var<uniform> su: StepUniform;
 
 @group(2) @binding(0) var<storage, read> row_ptr: array<u32>;
-@group(2) @binding(1) var<storage, read> synapses: array<Synapse>;
+@group(2) @binding(1) var<storage, read_write> synapses: array<Synapse>;
+// Per synapse of a plastic network: the weights before the changes of its source's
+// last and previous spike (what snapshots show while those are on their way).
+@group(2) @binding(2) var<storage, read_write> plastic: array<vec2<f32>>;
 
 // Linear invocation index of a 2-D dispatch (x up to 65535 workgroups of 64).
 fn linear_index(gid: vec3<u32>) -> u32 {

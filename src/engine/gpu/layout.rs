@@ -17,10 +17,11 @@ pub struct PopParams {
     pub model: u32,
     /// Refractory period in steps.
     pub ref_steps: u32,
-    /// Padding.
-    pub _pad0: u32,
-    /// Padding.
-    pub _pad1: u32,
+    /// Row of the population's first neuron in the postsynaptic spike
+    /// history ([`NO_HISTORY`] when no plastic synapse ends in it).
+    pub history_base: u32,
+    /// Global id of the population's first neuron.
+    pub first_neuron: u32,
     /// E_L.
     pub e_l: f32,
     /// Threshold (relative to E_L for psc models).
@@ -57,8 +58,8 @@ pub struct PopParams {
     pub inv_tau_in: f32,
     /// Step, ms.
     pub dt: f32,
-    /// Padding.
-    pub _pad2: f32,
+    /// dt / tau_minus (the postsynaptic STDP trace's decay per step).
+    pub dt_tau_minus: f32,
     /// Padding.
     pub _pad3: f32,
 }
@@ -109,8 +110,13 @@ pub struct StepUniform {
     pub n_sample_columns: u32,
     /// Capacity of the recorded-spike buffer.
     pub rec_capacity: u32,
-    /// Padding.
-    pub _pad: [u32; 3],
+    /// 1 when some synapse is plastic: neurons keep their spike stamps and
+    /// presynaptic traces.
+    pub plastic: u32,
+    /// Presynaptic traces per neuron (one per distinct tau_plus).
+    pub n_traces: u32,
+    /// Row of the first trace's entry in the STDP rule table.
+    pub trace_row: u32,
 }
 
 /// Stride of per-step uniforms (the minimum uniform offset alignment wgpu guarantees).
@@ -172,14 +178,92 @@ pub struct Event {
 pub struct Synapse {
     /// Target neuron.
     pub target: u32,
-    /// Weight.
+    /// Weight; the deliver kernel rewrites it for plastic synapses.
     pub weight: f32,
-    /// Delay, steps.
+    /// Delay in steps in bits 0..16; bits 16..32 hold, for a plastic
+    /// synapse, its row in the STDP rule table plus one (0: static). See
+    /// [`Synapse::delay_steps`] and [`Synapse::rule`].
     pub delay: u32,
+}
+
+impl Synapse {
+    /// Delay in steps.
+    #[inline]
+    pub fn delay_steps(&self) -> u32 {
+        self.delay & 0xffff
+    }
+
+    /// Index of the synapse's row in the STDP rule table, `None` when static.
+    #[inline]
+    pub fn rule(&self) -> Option<usize> {
+        match self.delay >> 16 {
+            0 => None,
+            r => Some(r as usize - 1),
+        }
+    }
 }
 
 /// Bytes of one synapse on the device.
 pub const SYNAPSE_BYTES: u64 = std::mem::size_of::<Synapse>() as u64;
+
+/// Per-synapse STDP state next to each synapse buffer (one per synapse of a
+/// plastic network): the weight before the change of its source's last
+/// spike, and the one before the change of the spike before that; they are
+/// what a weight snapshot shows while those changes are still on their way
+/// (see [`DeviceNetwork::visible_weights`]). WGSL: `vec2<f32>` in `plastic`.
+pub type PlasticState = [f32; 2];
+
+/// Bytes of per-synapse STDP state.
+pub const PLASTIC_BYTES: u64 = std::mem::size_of::<PlasticState>() as u64;
+
+/// Postsynaptic spikes kept per neuron that receives plastic synapses
+/// (WGSL: `POST_HISTORY`, checked by a test). A presynaptic spike needs the
+/// target's spikes since its previous spike (shifted back by the delay) and
+/// the one before; more than the ring holds stops the run with an error.
+pub const POST_HISTORY: u32 = 64;
+
+/// `PopParams::history_base` of a population without a spike history
+/// (WGSL: `NO_HISTORY`).
+pub const NO_HISTORY: u32 = u32::MAX;
+
+/// `counters[3]` while no history has overflowed (else the lowest neuron id
+/// whose history was too short).
+pub const NO_OVERFLOW: u32 = u32::MAX;
+
+/// The STDP parameters of one projection, one row per projection (zero for
+/// static ones). WGSL: `StdpRule`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable, PartialEq)]
+pub struct StdpRule {
+    /// Learning rate.
+    pub lambda: f32,
+    /// Ratio of depression to potentiation.
+    pub alpha: f32,
+    /// Weight dependence of potentiation.
+    pub mu_plus: f32,
+    /// Weight dependence of depression.
+    pub mu_minus: f32,
+    /// Largest weight (its sign is the weights' sign).
+    pub wmax: f32,
+    /// dt / tau_plus.
+    pub dt_tau_plus: f32,
+    /// 1: symmetric nearest neighbour (`stdp_nn_symm`), 0: all-to-all (`stdp`).
+    pub nearest: u32,
+    /// 0 while switched off: weights frozen, traces keep running.
+    pub enabled: u32,
+    /// Which of the source's presynaptic traces (K+) the rule reads.
+    pub trace: u32,
+}
+
+/// One entry of a neuron's postsynaptic spike history. WGSL: `HistoryEntry`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable, PartialEq, Default)]
+pub struct HistoryEntry {
+    /// Stamp of the spike.
+    pub stamp: u32,
+    /// The trace K- just after it.
+    pub kminus: f32,
+}
 
 /// Rows of synapses that fit one storage binding.
 #[derive(Debug, Clone)]
@@ -232,6 +316,15 @@ pub struct DeviceNetwork {
     pub sample_map: Vec<[u32; 4]>,
     /// The sampling recorders.
     pub sampling: Vec<SamplingRecorder>,
+    /// Whether any synapse is plastic.
+    pub plastic: bool,
+    /// STDP parameters, one row per projection (zero for static ones).
+    pub stdp_rules: Vec<StdpRule>,
+    /// Neurons with a postsynaptic spike history ([`POST_HISTORY`] entries each).
+    pub history_rows: u32,
+    /// Presynaptic traces per neuron: one per distinct dt / tau_plus. Their
+    /// rows in `stdp_rules` follow the projections' (only `dt_tau_plus` set).
+    pub n_traces: u32,
 }
 
 /// Why a network cannot be laid out for the device.
@@ -248,13 +341,11 @@ pub const INV_K_LEN: usize = 64;
 impl DeviceNetwork {
     /// Lays out a network; synapse chunks hold at most `max_chunk_synapses` each.
     pub fn new(net: &Network, max_chunk_synapses: u64) -> Result<Self, LayoutError> {
-        if net.is_plastic() {
-            return Err(LayoutError::Unsupported(
-                "STDP is not implemented by the GPU kernels yet; run plastic networks with --backend cpu".into(),
-            ));
-        }
+        let (stdp_rules, receives_plastic, n_traces) = stdp_layout(net)?;
+        let plastic = receives_plastic.iter().any(|&r| r);
         let n = net.n_neurons as u32;
         let dt = net.dt;
+        let mut history_rows = 0u32;
         let mut pop_params = Vec::new();
         let mut state = vec![[0.0f32; 4]; net.n_neurons];
         let mut neuron_info = vec![0u32; net.n_neurons];
@@ -263,11 +354,23 @@ impl DeviceNetwork {
             let ref_steps = refractory_steps(p.param("t_ref"), dt);
             let mut pp = PopParams {
                 ref_steps,
+                history_base: NO_HISTORY,
+                first_neuron: p.offset,
                 e_l: e_l as f32,
                 i_e: p.param("I_e") as f32,
                 dt: dt as f32,
                 ..Zeroable::zeroed()
             };
+            if receives_plastic[pi] {
+                pp.history_base = history_rows;
+                pp.dt_tau_minus = (dt / p.param("tau_minus")) as f32;
+                history_rows = history_rows.checked_add(p.size).ok_or_else(|| {
+                    LayoutError::Unsupported(
+                        "too many neurons receive plastic synapses for the GPU's spike history"
+                            .into(),
+                    )
+                })?;
+            }
             match p.model {
                 ModelKind::IafPscDelta => {
                     if p.param("refractory_input") != 0.0 {
@@ -361,10 +464,18 @@ impl DeviceNetwork {
                 .map(|&s| (s.clamp(base, end) - base) as u32)
                 .collect();
             let synapses = (base as usize..end as usize)
-                .map(|k| Synapse {
-                    target: syn.target[k],
-                    weight: syn.weight[k] as f32,
-                    delay: syn.delay[k] as u32,
+                .map(|k| {
+                    let proj = syn.projection[k] as usize;
+                    let rule = if net.projections[proj].plasticity.is_some() {
+                        (proj as u32 + 1) << 16
+                    } else {
+                        0
+                    };
+                    Synapse {
+                        target: syn.target[k],
+                        weight: syn.weight[k] as f32,
+                        delay: syn.delay[k] as u32 | rule,
+                    }
                 })
                 .collect();
             synapse_chunks.push(SynapseChunk { row_ptr, synapses });
@@ -501,7 +612,81 @@ impl DeviceNetwork {
             injections,
             sample_map,
             sampling,
+            plastic,
+            stdp_rules,
+            history_rows,
+            n_traces,
         })
+    }
+
+    /// The initial per-synapse STDP state of a synapse chunk: no change yet.
+    pub fn initial_plastic_state(&self, chunk: &SynapseChunk) -> Vec<PlasticState> {
+        chunk
+            .synapses
+            .iter()
+            .map(|s| [s.weight, s.weight])
+            .collect()
+    }
+
+    /// Words (`[u32; 2]`) of per-neuron STDP state: the stamps of the last
+    /// and the previous spike, then (K+ before, K+ after the last spike) as
+    /// f32 bits for each trace.
+    pub fn pre_state_stride(&self) -> u32 {
+        1 + self.n_traces
+    }
+
+    /// Checks that steps `first..first + steps` can run: a plastic network
+    /// runs at most [`MAX_PLASTIC_STEPS`] steps.
+    pub fn check_steps(&self, first: u64, steps: u64) -> Result<(), String> {
+        if self.plastic && first.saturating_add(steps) > MAX_PLASTIC_STEPS {
+            return Err(stamp_limit_message());
+        }
+        Ok(())
+    }
+
+    /// Every synapse's weight as recorded at stamp `now`, in
+    /// `Network::synapses` order, from the device buffers: `synapses` and
+    /// `plastic` are the chunks' contents concatenated, `pre_state` the
+    /// per-neuron STDP state. As on the CPU engine, the change a spike at t
+    /// makes shows from its arrival t + d on: a synapse shows its working
+    /// weight once its source's last spike has arrived, else the weight
+    /// before that spike's change, or, when the spike before is on its way
+    /// too, the weight before that one's. Exact unless a source spikes three
+    /// times within one delay (then the earliest of those changes shows
+    /// early; see docs/gpu.md). Static synapses keep the description's (f64)
+    /// weights.
+    pub fn visible_weights(
+        &self,
+        net: &Network,
+        synapses: &[Synapse],
+        plastic: &[PlasticState],
+        pre_state: &[[u32; 2]],
+        now: u64,
+    ) -> Vec<f64> {
+        let syn = &net.synapses;
+        let mut out = syn.weight.clone();
+        if !self.plastic {
+            return out;
+        }
+        let stride = self.pre_state_stride() as usize;
+        for src in 0..net.n_neurons {
+            let [last, prev] = pre_state[src * stride].map(u64::from);
+            for k in syn.row_start[src] as usize..syn.row_start[src + 1] as usize {
+                let s = &synapses[k];
+                if s.rule().is_some() {
+                    let d = s.delay_steps() as u64;
+                    let arrived = |stamp: u64| stamp == 0 || stamp + d <= now;
+                    out[k] = if arrived(last) {
+                        s.weight
+                    } else if arrived(prev) {
+                        plastic[k][0]
+                    } else {
+                        plastic[k][1]
+                    } as f64;
+                }
+            }
+        }
+        out
     }
 
     /// The per-step uniforms and the event buffer of the steps `first..first + steps`,
@@ -563,7 +748,9 @@ impl DeviceNetwork {
                 sample_mask_hi: (mask >> 32) as u32,
                 n_sample_columns: self.sample_map.len() as u32,
                 rec_capacity,
-                _pad: [0; 3],
+                plastic: u32::from(self.plastic),
+                n_traces: self.n_traces,
+                trace_row: self.stdp_rules.len() as u32 - self.n_traces,
             });
         }
         ChunkPlan {
@@ -572,6 +759,84 @@ impl DeviceNetwork {
             sample_rows,
         }
     }
+}
+
+/// The STDP rule table (one row per projection, then one per presynaptic
+/// trace), per population whether a plastic synapse ends in it, and the
+/// number of traces; refuses what the kernels do not implement.
+fn stdp_layout(net: &Network) -> Result<(Vec<StdpRule>, Vec<bool>, u32), LayoutError> {
+    let mut rules = Vec::with_capacity(net.projections.len());
+    let mut receives = vec![false; net.populations.len()];
+    // Rules with the same dt / tau_plus share a trace (they compute the same one).
+    let mut traces: Vec<f32> = Vec::new();
+    for (i, p) in net.projections.iter().enumerate() {
+        if p.dopamine.is_some() {
+            return Err(LayoutError::Unsupported(format!(
+                "projection {i} uses rule = \"stdp_dopamine\", which the GPU kernels do not implement; use --backend cpu"
+            )));
+        }
+        let Some(s) = &p.plasticity else {
+            rules.push(StdpRule::zeroed());
+            continue;
+        };
+        if i >= 0xffff {
+            return Err(LayoutError::Unsupported(format!(
+                "projection {i} is plastic, but the GPU kernels pack a plastic projection's index into 16 bits (below 65535); use --backend cpu"
+            )));
+        }
+        for &t in &p.to {
+            receives[t] = true;
+        }
+        let dt_tau_plus = (net.dt / s.tau_plus) as f32;
+        let trace = match traces.iter().position(|&x| x == dt_tau_plus) {
+            Some(q) => q,
+            None => {
+                traces.push(dt_tau_plus);
+                traces.len() - 1
+            }
+        } as u32;
+        rules.push(StdpRule {
+            lambda: s.lambda as f32,
+            alpha: s.alpha as f32,
+            mu_plus: s.mu_plus as f32,
+            mu_minus: s.mu_minus as f32,
+            wmax: s.wmax as f32,
+            dt_tau_plus,
+            nearest: u32::from(s.nearest),
+            enabled: 1,
+            trace,
+        });
+    }
+    for &dt_tau_plus in &traces {
+        rules.push(StdpRule {
+            dt_tau_plus,
+            ..StdpRule::zeroed()
+        });
+    }
+    if receives.iter().any(|&r| r) && net.steps > MAX_PLASTIC_STEPS {
+        return Err(LayoutError::Unsupported(stamp_limit_message()));
+    }
+    Ok((rules, receives, traces.len() as u32))
+}
+
+/// Steps a plastic network may run on the GPU: spike stamps are u32, and a
+/// stamp plus a delay (< 2^16) must not wrap.
+pub const MAX_PLASTIC_STEPS: u64 = u32::MAX as u64 - (1 << 16);
+
+fn stamp_limit_message() -> String {
+    format!(
+        "STDP on the GPU keeps spike stamps in 32 bits: a plastic network runs at most {MAX_PLASTIC_STEPS} steps; use --backend cpu"
+    )
+}
+
+/// The error for a postsynaptic spike history too short for an STDP update.
+pub fn history_overflow_message(net: &Network, neuron: u32) -> String {
+    let pop = &net.populations[net.population_of(neuron)];
+    format!(
+        "STDP on the GPU: neuron {neuron} (population `{}`, index {}) spiked more often than its {POST_HISTORY}-spike history holds between two spikes of a presynaptic neuron (shifted by the delay); the update needs all of them, so this chunk's output was discarded. Run this network with --backend cpu",
+        pop.name,
+        neuron - pop.offset
+    )
 }
 
 /// What the host prepares for one chunk of steps.
@@ -632,13 +897,13 @@ mod tests {
             &module,
             "PopParams",
             size_of::<PopParams>(),
-            fields!(PopParams: model, ref_steps, e_l, theta, v_reset, v_min, p22, p20, p11_ex, p11_in, p21_ex, p21_in, i_e, inv_c_m, g_l, e_ex, e_in, inv_tau_ex, inv_tau_in, dt),
+            fields!(PopParams: model, ref_steps, history_base, first_neuron, e_l, theta, v_reset, v_min, p22, p20, p11_ex, p11_in, p21_ex, p21_in, i_e, inv_c_m, g_l, e_ex, e_in, inv_tau_ex, inv_tau_in, dt, dt_tau_minus),
         );
         check(
             &module,
             "StepUniform",
             size_of::<StepUniform>(),
-            fields!(StepUniform: n_neurons, ring_len, slot, parity, step_in_chunk, current_begin, current_end, inject_begin, inject_end, n_poisson, seed_lo, seed_hi, pctr_lo, pctr_hi, stamp_lo, stamp_hi, sample_slot, sample_mask_lo, sample_mask_hi, n_sample_columns, rec_capacity),
+            fields!(StepUniform: n_neurons, ring_len, slot, parity, step_in_chunk, current_begin, current_end, inject_begin, inject_end, n_poisson, seed_lo, seed_hi, pctr_lo, pctr_hi, stamp_lo, stamp_hi, sample_slot, sample_mask_lo, sample_mask_hi, n_sample_columns, rec_capacity, plastic, n_traces, trace_row),
         );
         check(
             &module,
@@ -653,6 +918,31 @@ mod tests {
             fields!(PoissonStim: stream, pieces, rest, exp_rest, exp_piece, first_lo, first_hi, last_lo, last_hi),
         );
         check(&module, "Event", size_of::<Event>(), fields!(Event: value));
+        check(
+            &module,
+            "StdpRule",
+            size_of::<StdpRule>(),
+            fields!(StdpRule: lambda, alpha, mu_plus, mu_minus, wmax, dt_tau_plus, nearest, enabled, trace),
+        );
+        check(
+            &module,
+            "HistoryEntry",
+            size_of::<HistoryEntry>(),
+            fields!(HistoryEntry: stamp, kminus),
+        );
+        for (name, value) in [("POST_HISTORY", POST_HISTORY), ("NO_HISTORY", NO_HISTORY)] {
+            let c = module
+                .constants
+                .iter()
+                .find(|(_, c)| c.name.as_deref() == Some(name))
+                .unwrap_or_else(|| panic!("no WGSL constant {name}"))
+                .1;
+            assert_eq!(
+                module.global_expressions[c.init],
+                naga::Expression::Literal(naga::Literal::U32(value)),
+                "WGSL {name} differs from the Rust constant"
+            );
+        }
         check(
             &module,
             "Synapse",

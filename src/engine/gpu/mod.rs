@@ -69,7 +69,7 @@ fn rank(info: &wgpu::AdapterInfo) -> u32 {
 }
 
 /// Storage buffers the kernels bind at once.
-pub const STORAGE_BINDINGS: u32 = 18;
+pub const STORAGE_BINDINGS: u32 = 22;
 
 fn usable(adapter: &wgpu::Adapter) -> bool {
     let l = adapter.limits();
@@ -145,8 +145,28 @@ struct Buffers {
     events: wgpu::Buffer,
     sample_map: wgpu::Buffer,
     sample_buf: wgpu::Buffer,
+    stdp_rules: wgpu::Buffer,
+    pre_state: wgpu::Buffer,
+    post_history: wgpu::Buffer,
     uniforms: wgpu::Buffer,
 }
+
+/// One synapse storage buffer with its row pointers and STDP state.
+struct ChunkBuffers {
+    synapses: wgpu::Buffer,
+    plastic: wgpu::Buffer,
+    len: u64,
+}
+
+/// The device's STDP buffers read back (for comparison with the twin):
+/// synapses and per-synapse state of every chunk, concatenated, the
+/// per-neuron state (spike stamps and traces K+) and the spike histories.
+pub type PlasticSnapshot = (
+    Vec<Synapse>,
+    Vec<PlasticState>,
+    Vec<[u32; 2]>,
+    Vec<HistoryEntry>,
+);
 
 /// Neuron state, refractory counters and ring-buffer words read back from the device.
 pub type DeviceSnapshot = (Vec<[f32; 4]>, Vec<u32>, Vec<u32>);
@@ -164,6 +184,7 @@ pub struct GpuEngine {
     bind0: wgpu::BindGroup,
     bind_uniform: wgpu::BindGroup,
     bind_chunks: Vec<wgpu::BindGroup>,
+    chunk_buffers: Vec<ChunkBuffers>,
     step: u64,
     max_chunk_steps: u64,
     rec_capacity: u32,
@@ -190,10 +211,13 @@ const DEFAULT_CHUNK_STEPS: u64 = 1000;
 /// Recorded-spike buffer budget, bytes.
 const REC_BUDGET: u64 = 64 << 20;
 
+/// The bytes of `v`, at least 16 and at least one element (a binding must
+/// hold one element of its array even where no kernel reads it).
 fn padded<T: bytemuck::Pod + bytemuck::Zeroable>(v: &[T]) -> Vec<u8> {
     let mut bytes = bytemuck::cast_slice(v).to_vec();
-    if bytes.len() < 16 {
-        bytes.resize(16, 0);
+    let min = std::mem::size_of::<T>().max(16);
+    if bytes.len() < min {
+        bytes.resize(min, 0);
     }
     bytes
 }
@@ -254,17 +278,41 @@ impl GpuEngine {
             .min(max_chunk_steps)
             .max(1);
         let sample_bytes = max_rows * dn.sample_map.len().max(1) as u64 * 4;
+        // STDP: per synapse the weights before the last two changes, per
+        // neuron its last two spike stamps and traces K+, per neuron with
+        // plastic input its spike history.
+        let (plastic_bytes, stamp_bytes, history_bytes) = if dn.plastic {
+            let synapses: u64 = dn
+                .synapse_chunks
+                .iter()
+                .map(|c| c.synapses.len() as u64)
+                .sum();
+            (
+                synapses * PLASTIC_BYTES,
+                n * dn.pre_state_stride() as u64 * 8,
+                dn.history_rows as u64
+                    * POST_HISTORY as u64
+                    * std::mem::size_of::<HistoryEntry>() as u64,
+            )
+        } else {
+            (0, 0, 0)
+        };
         let total = ring_bytes
             + synapse_bytes
             + n * (16 + 4 * 6)
             + sample_bytes
             + rec_capacity * 8
-            + dn.poisson_entries.len() as u64 * 16;
+            + dn.poisson_entries.len() as u64 * 16
+            + plastic_bytes
+            + stamp_bytes
+            + history_bytes;
         let too_big = [
             ("ring buffer", ring_bytes),
             ("state", n * 16),
             ("sample buffer", sample_bytes),
             ("Poisson table", dn.poisson_entries.len() as u64 * 16),
+            ("STDP spike history", history_bytes),
+            ("per-neuron STDP state", stamp_bytes),
         ]
         .into_iter()
         .find(|(_, b)| *b > limits.max_storage_buffer_binding_size || *b > limits.max_buffer_size);
@@ -331,6 +379,9 @@ impl GpuEngine {
             events: zeroed("events", 16),
             sample_map: init("sample_map", padded(&dn.sample_map)),
             sample_buf: zeroed("sample_buf", sample_bytes),
+            stdp_rules: init("stdp_rules", padded(&dn.stdp_rules)),
+            pre_state: zeroed("pre_state", stamp_bytes),
+            post_history: zeroed("post_history", history_bytes),
             uniforms: device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("step uniforms"),
                 size: max_chunk_steps * UNIFORM_STRIDE,
@@ -338,20 +389,34 @@ impl GpuEngine {
                 mapped_at_creation: false,
             }),
         };
-        let chunk_buffers: Vec<(wgpu::Buffer, wgpu::Buffer)> = dn
+        queue.write_buffer(
+            &buffers.counters,
+            0,
+            bytemuck::cast_slice(&[0u32, 0, 0, NO_OVERFLOW]),
+        );
+        let chunk_buffers: Vec<(wgpu::Buffer, ChunkBuffers)> = dn
             .synapse_chunks
             .iter()
             .map(|c| {
+                let plastic = if dn.plastic {
+                    init("plastic", padded(&dn.initial_plastic_state(c)))
+                } else {
+                    zeroed("plastic", 16)
+                };
                 (
                     init("row_ptr", padded(&c.row_ptr)),
-                    init("synapses", padded(&c.synapses)),
+                    ChunkBuffers {
+                        synapses: init("synapses", padded(&c.synapses)),
+                        plastic,
+                        len: c.synapses.len() as u64,
+                    },
                 )
             })
             .collect();
 
         let read_only = [
             true, true, false, false, false, false, false, false, false, false, true, true, true,
-            true, true, false,
+            true, true, false, true, false, false,
         ];
         let entries0: Vec<_> = read_only
             .iter()
@@ -379,7 +444,11 @@ impl GpuEngine {
         });
         let layout2 = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("synapse chunk"),
-            entries: &[storage_entry(0, true), storage_entry(1, true)],
+            entries: &[
+                storage_entry(0, true),
+                storage_entry(1, false),
+                storage_entry(2, false),
+            ],
         });
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("renshaw"),
@@ -423,7 +492,7 @@ impl GpuEngine {
         });
         let bind_chunks = chunk_buffers
             .iter()
-            .map(|(rp, sy)| {
+            .map(|(rp, c)| {
                 device.create_bind_group(&wgpu::BindGroupDescriptor {
                     label: Some("synapse chunk"),
                     layout: &layout2,
@@ -434,12 +503,17 @@ impl GpuEngine {
                         },
                         wgpu::BindGroupEntry {
                             binding: 1,
-                            resource: sy.as_entire_binding(),
+                            resource: c.synapses.as_entire_binding(),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 2,
+                            resource: c.plastic.as_entire_binding(),
                         },
                     ],
                 })
             })
             .collect();
+        let chunk_buffers = chunk_buffers.into_iter().map(|(_, c)| c).collect();
         let validation_error = pollster::block_on(validation.pop());
         let oom_error = pollster::block_on(oom.pop());
         if let Some(e) = oom_error {
@@ -467,6 +541,7 @@ impl GpuEngine {
             bind0,
             bind_uniform,
             bind_chunks,
+            chunk_buffers,
             step: 0,
             max_chunk_steps,
             rec_capacity: rec_capacity as u32,
@@ -498,6 +573,9 @@ impl GpuEngine {
             &b.events,
             &b.sample_map,
             &b.sample_buf,
+            &b.stdp_rules,
+            &b.pre_state,
+            &b.post_history,
         ];
         let entries: Vec<_> = all
             .iter()
@@ -572,6 +650,9 @@ impl GpuEngine {
     }
 
     fn run_chunk(&mut self, steps: u64, out: &mut Chunk) -> Result<(), EngineError> {
+        self.dn
+            .check_steps(self.step, steps)
+            .map_err(EngineError::Backend)?;
         let plan = self.dn.plan_chunk(self.step, steps, self.rec_capacity);
         let mut ubytes = vec![0u8; steps as usize * UNIFORM_STRIDE as usize];
         for (j, u) in plan.uniforms.iter().enumerate() {
@@ -634,7 +715,14 @@ impl GpuEngine {
         }
         self.queue.submit([enc.finish()]);
         let counters: Vec<u32> =
-            bytemuck::pod_collect_to_vec(&self.read_back(&self.buffers.counters, 12)?);
+            bytemuck::pod_collect_to_vec(&self.read_back(&self.buffers.counters, 16)?);
+        if counters[3] != NO_OVERFLOW {
+            // Weights after the overflow are wrong: nothing of this chunk is returned.
+            return Err(EngineError::Backend(history_overflow_message(
+                &self.net,
+                counters[3],
+            )));
+        }
         let recorded = counters[2];
         if recorded > self.rec_capacity {
             return Err(self.failure(&format!(
@@ -665,6 +753,50 @@ impl GpuEngine {
             &self.read_back(&self.buffers.ring, n * self.dn.ring_len as u64 * 16)?,
         );
         Ok((state, refractory, ring))
+    }
+
+    /// Reads the device's STDP buffers back (for comparison with the twin).
+    pub fn read_plasticity(&self) -> Result<PlasticSnapshot, EngineError> {
+        let (synapses, plastic, stamps) = self.read_synapse_state()?;
+        let history = if self.dn.plastic {
+            bytemuck::pod_collect_to_vec(&self.read_back(
+                &self.buffers.post_history,
+                self.dn.history_rows as u64
+                    * POST_HISTORY as u64
+                    * std::mem::size_of::<HistoryEntry>() as u64,
+            )?)
+        } else {
+            Vec::new()
+        };
+        Ok((synapses, plastic, stamps, history))
+    }
+
+    /// Synapses, per-synapse STDP state and spike stamps, read back.
+    #[expect(clippy::type_complexity, reason = "three buffers, named in the doc")]
+    fn read_synapse_state(
+        &self,
+    ) -> Result<(Vec<Synapse>, Vec<PlasticState>, Vec<[u32; 2]>), EngineError> {
+        let mut synapses = Vec::new();
+        let mut plastic = Vec::new();
+        for c in &self.chunk_buffers {
+            synapses.extend(bytemuck::pod_collect_to_vec::<u8, Synapse>(
+                &self.read_back(&c.synapses, c.len * SYNAPSE_BYTES)?,
+            ));
+            if self.dn.plastic {
+                plastic.extend(bytemuck::pod_collect_to_vec::<u8, PlasticState>(
+                    &self.read_back(&c.plastic, c.len * PLASTIC_BYTES)?,
+                ));
+            }
+        }
+        let stamps = if self.dn.plastic {
+            bytemuck::pod_collect_to_vec(&self.read_back(
+                &self.buffers.pre_state,
+                self.dn.n as u64 * self.dn.pre_state_stride() as u64 * 8,
+            )?)
+        } else {
+            Vec::new()
+        };
+        Ok((synapses, plastic, stamps))
     }
 
     /// Number of synapse storage buffers in use.
@@ -711,11 +843,29 @@ impl Engine for GpuEngine {
     }
 
     fn synapse_weights(&self) -> Result<Vec<f64>, EngineError> {
-        // Static synapses only: the device never changes a weight.
-        Ok(self.net.synapses.weight.clone())
+        if !self.dn.plastic {
+            // The device never changes a static weight.
+            return Ok(self.net.synapses.weight.clone());
+        }
+        let (synapses, plastic, stamps) = self.read_synapse_state()?;
+        Ok(self
+            .dn
+            .visible_weights(&self.net, &synapses, &plastic, &stamps, self.step))
     }
 
-    fn set_plasticity(&mut self, projection: usize, _enabled: bool) -> Result<(), EngineError> {
-        Err(super::not_plastic(&self.net, projection))
+    fn set_plasticity(&mut self, projection: usize, enabled: bool) -> Result<(), EngineError> {
+        match self.net.projections.get(projection) {
+            Some(p) if p.plasticity.is_some() => {
+                self.dn.stdp_rules[projection].enabled = u32::from(enabled);
+                // Ordered before the next chunk's work on the queue.
+                self.queue.write_buffer(
+                    &self.buffers.stdp_rules,
+                    (projection * std::mem::size_of::<StdpRule>()) as u64,
+                    bytemuck::bytes_of(&self.dn.stdp_rules[projection]),
+                );
+                Ok(())
+            }
+            _ => Err(super::not_plastic(&self.net, projection)),
+        }
     }
 }

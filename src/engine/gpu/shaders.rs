@@ -16,6 +16,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../../shaders/shared/philox.wgsl"),
     ),
     (
+        "shared/stdp.wgsl",
+        include_str!("../../../shaders/shared/stdp.wgsl"),
+    ),
+    (
         "begin_step.wgsl",
         include_str!("../../../shaders/begin_step.wgsl"),
     ),

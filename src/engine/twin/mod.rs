@@ -10,8 +10,12 @@ pub mod inject_spikes;
 pub mod neuron_update;
 pub mod poisson;
 pub mod sample;
+pub mod stdp;
 
-use super::gpu::layout::{ChunkPlan, DeviceNetwork, StepUniform};
+use super::gpu::layout::{
+    ChunkPlan, DeviceNetwork, HistoryEntry, NO_OVERFLOW, POST_HISTORY, PlasticState, StepUniform,
+    Synapse, history_overflow_message,
+};
 use super::{Chunk, Engine, EngineError, Sample, Spike};
 use crate::build::Network;
 use std::sync::Arc;
@@ -29,14 +33,24 @@ pub struct DeviceState {
     pub i_stim: Vec<f32>,
     /// Spiking neurons, two halves by parity.
     pub spike_list: Vec<u32>,
-    /// Spike counts of the halves, recorded spikes.
-    pub counters: [u32; 3],
+    /// Spike counts of the halves, recorded spikes, lowest neuron whose STDP
+    /// history overflowed ([`NO_OVERFLOW`]: none).
+    pub counters: [u32; 4],
     /// Spikes per neuron.
     pub spike_counts: Vec<u32>,
     /// Recorded spikes (step in chunk, neuron).
     pub rec_buf: Vec<[u32; 2]>,
     /// Sample rows.
     pub sample_buf: Vec<f32>,
+    /// The synapses of each chunk (plastic ones change weight).
+    pub synapses: Vec<Vec<Synapse>>,
+    /// Per-synapse STDP state of each chunk (empty for static networks).
+    pub plastic: Vec<Vec<PlasticState>>,
+    /// Per neuron (plastic networks), [`DeviceNetwork::pre_state_stride`]
+    /// words: its last two spike stamps, then its traces K+ (f32 bits).
+    pub pre_state: Vec<[u32; 2]>,
+    /// Postsynaptic spike histories, [`POST_HISTORY`] entries per row.
+    pub post_history: Vec<HistoryEntry>,
 }
 
 impl DeviceState {
@@ -49,11 +63,50 @@ impl DeviceState {
             ring: vec![0; n * dn.ring_len as usize * 4],
             i_stim: vec![0.0; n],
             spike_list: vec![0; 2 * n],
-            counters: [0; 3],
+            counters: [0, 0, 0, NO_OVERFLOW],
             spike_counts: vec![0; n],
             rec_buf: Vec::new(),
             sample_buf: Vec::new(),
+            synapses: dn
+                .synapse_chunks
+                .iter()
+                .map(|c| c.synapses.clone())
+                .collect(),
+            plastic: dn
+                .synapse_chunks
+                .iter()
+                .map(|c| {
+                    if dn.plastic {
+                        dn.initial_plastic_state(c)
+                    } else {
+                        Vec::new()
+                    }
+                })
+                .collect(),
+            pre_state: vec![
+                [0; 2];
+                if dn.plastic {
+                    n * dn.pre_state_stride() as usize
+                } else {
+                    0
+                }
+            ],
+            post_history: vec![
+                HistoryEntry::default();
+                dn.history_rows as usize * POST_HISTORY as usize
+            ],
         }
+    }
+
+    /// Every synapse's weight as recorded at stamp `now` (see
+    /// [`DeviceNetwork::visible_weights`]).
+    pub fn visible_weights(&self, dn: &DeviceNetwork, net: &Network, now: u64) -> Vec<f64> {
+        if !dn.plastic {
+            return net.synapses.weight.clone();
+        }
+        let synapses: Vec<Synapse> = self.synapses.concat();
+        let plastic: Vec<PlasticState> = self.plastic.concat();
+        dn.visible_weights(net, &synapses, &plastic, &self.pre_state, now)
     }
 }
 
@@ -66,8 +119,8 @@ pub fn run_step(
 ) {
     begin_step::begin_step(dn, ds, su, events);
     neuron_update::neuron_update(dn, ds, su);
-    for chunk in &dn.synapse_chunks {
-        deliver::deliver(ds, su, chunk);
+    for chunk in 0..dn.synapse_chunks.len() {
+        deliver::deliver(dn, ds, su, chunk);
     }
     poisson::poisson(dn, ds, su);
     inject_spikes::inject_spikes(ds, su, events);
@@ -156,12 +209,21 @@ impl Engine for TwinEngine {
     }
 
     fn advance(&mut self, steps: u64, out: &mut Chunk) -> Result<(), EngineError> {
+        self.dn
+            .check_steps(self.step, steps)
+            .map_err(EngineError::Backend)?;
         let plan = self.dn.plan_chunk(self.step, steps, u32::MAX);
         self.ds.counters[2] = 0;
         self.ds.rec_buf.clear();
         self.ds.sample_buf = vec![0.0; plan.sample_rows.len() * self.dn.sample_map.len()];
         for su in &plan.uniforms {
             run_step(&self.dn, &mut self.ds, su, &plan.events);
+        }
+        if self.ds.counters[3] != NO_OVERFLOW {
+            return Err(EngineError::Backend(history_overflow_message(
+                &self.net,
+                self.ds.counters[3],
+            )));
         }
         collect_chunk(
             &self.dn,
@@ -180,11 +242,16 @@ impl Engine for TwinEngine {
     }
 
     fn synapse_weights(&self) -> Result<Vec<f64>, EngineError> {
-        // Static synapses only: the device never changes a weight.
-        Ok(self.net.synapses.weight.clone())
+        Ok(self.ds.visible_weights(&self.dn, &self.net, self.step))
     }
 
-    fn set_plasticity(&mut self, projection: usize, _enabled: bool) -> Result<(), EngineError> {
-        Err(super::not_plastic(&self.net, projection))
+    fn set_plasticity(&mut self, projection: usize, enabled: bool) -> Result<(), EngineError> {
+        match self.net.projections.get(projection) {
+            Some(p) if p.plasticity.is_some() => {
+                self.dn.stdp_rules[projection].enabled = u32::from(enabled);
+                Ok(())
+            }
+            _ => Err(super::not_plastic(&self.net, projection)),
+        }
     }
 }

@@ -2,7 +2,9 @@
 
 use super::DeviceState;
 use super::fixed::{ring_take, ring_word};
-use crate::engine::gpu::layout::{DeviceNetwork, PopParams, StepUniform};
+use crate::engine::gpu::layout::{
+    DeviceNetwork, HistoryEntry, NO_HISTORY, POST_HISTORY, PopParams, StepUniform,
+};
 
 type V3 = [f32; 3];
 
@@ -192,7 +194,34 @@ pub fn neuron_update(dn: &DeviceNetwork, ds: &mut DeviceState, su: &StepUniform)
             let k = ds.counters[su.parity as usize];
             ds.counters[su.parity as usize] += 1;
             ds.spike_list[(su.parity * su.n_neurons + k) as usize] = i;
-            ds.spike_counts[iu] += 1;
+            let count = ds.spike_counts[iu];
+            ds.spike_counts[iu] = count + 1;
+            if su.plastic != 0 {
+                let base = (i * (1 + su.n_traces)) as usize;
+                let stamps = ds.pre_state[base];
+                ds.pre_state[base] = [su.stamp_lo, stamps[0]];
+                for q in 0..su.n_traces as usize {
+                    let kplus = f32::from_bits(ds.pre_state[base + 1 + q][1]);
+                    let decay = (-((su.stamp_lo - stamps[0]) as f32)
+                        * dn.stdp_rules[su.trace_row as usize + q].dt_tau_plus)
+                        .exp();
+                    ds.pre_state[base + 1 + q] = [kplus.to_bits(), (kplus * decay + 1.0).to_bits()];
+                }
+                if p.history_base != NO_HISTORY {
+                    let row = ((p.history_base + (i - p.first_neuron)) * POST_HISTORY) as usize;
+                    let mut kminus = 1.0f32;
+                    if count > 0 {
+                        let last = ds.post_history[row + ((count - 1) % POST_HISTORY) as usize];
+                        kminus = last.kminus
+                            * (-((su.stamp_lo - last.stamp) as f32) * p.dt_tau_minus).exp()
+                            + 1.0;
+                    }
+                    ds.post_history[row + (count % POST_HISTORY) as usize] = HistoryEntry {
+                        stamp: su.stamp_lo,
+                        kminus,
+                    };
+                }
+            }
             if info & 0x8000_0000 != 0 {
                 let slot = ds.counters[2];
                 ds.counters[2] += 1;
