@@ -2,7 +2,10 @@
 //! Brunel (2000) network, on the CPU engine and, when an adapter exists, on
 //! the GPU. See benches/README.md.
 
-#![allow(missing_docs, reason = "criterion_group! generates an undocumented function")]
+#![allow(
+    missing_docs,
+    reason = "criterion_group! generates an undocumented function"
+)]
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use renshaw::build::{Network, build};
