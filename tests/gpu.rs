@@ -212,7 +212,7 @@ fn feedforward_poisson_circuit_is_identical_on_every_backend() {
 }
 
 /// A recurrent E/I network is chaotic: GPU and CPU agree in statistics,
-/// not spike by spike.
+/// not spike by spike; two GPU runs agree spike by spike.
 #[test]
 fn recurrent_network_statistics_agree_with_cpu() {
     if !gpu_available("recurrent_network_statistics_agree_with_cpu") {
@@ -260,10 +260,15 @@ duration = 400.0
         };
         let out = run_description(&desc, &opts, 0.0).unwrap();
         let e = &out.summary.populations["E"];
-        (e.rate_hz, e.cv_isi.unwrap())
+        (e.rate_hz, e.cv_isi.unwrap(), out.spikes)
     };
-    let (gpu_rate, gpu_cv) = stats(Backend::Gpu);
-    let (cpu_rate, cpu_cv) = stats(Backend::Cpu);
+    let (gpu_rate, gpu_cv, gpu_spikes) = stats(Backend::Gpu);
+    let (_, _, again) = stats(Backend::Gpu);
+    assert_eq!(
+        gpu_spikes, again,
+        "two GPU runs of a recurrent network differ"
+    );
+    let (cpu_rate, cpu_cv, _) = stats(Backend::Cpu);
     eprintln!(
         "E rate: GPU {gpu_rate:.2} Hz, CPU {cpu_rate:.2} Hz; CV ISI: GPU {gpu_cv:.3}, CPU {cpu_cv:.3}"
     );
