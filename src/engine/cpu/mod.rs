@@ -315,8 +315,13 @@ impl CpuEngine {
         // 3. Delivery, block by block of target neurons.
         if self.block == 0 {
             let threads = rayon::current_num_threads().max(1);
-            // Small networks run as one block: waking threads costs more than it saves.
-            self.block = n.div_ceil(threads * 4).max(4096).min(n.max(1));
+            // Four equal blocks a thread balance the load; small networks run as
+            // one block, as waking threads would cost more than it saves.
+            self.block = if n < 4096 {
+                n.max(1)
+            } else {
+                n.div_ceil(threads * 4)
+            };
         }
         let block = self.block;
         let syn = &net.synapses;
