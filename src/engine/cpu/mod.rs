@@ -383,6 +383,17 @@ impl CpuEngine {
                     let row = &syn.target[a..z];
                     let first = a + row.partition_point(|&t| t < lo);
                     let end = a + row.partition_point(|&t| t < hi);
+                    if plastic.is_none() {
+                        // Static network: the hot loop, over zipped slices so
+                        // that no index is bounds-checked per synapse.
+                        let targets = &syn.target[first..end];
+                        let delays = &syn.delay[first..end];
+                        let weights = &weight_fixed[first..end];
+                        for ((&t, &d), &w) in targets.iter().zip(delays).zip(weights) {
+                            add(t, d as u64, w);
+                        }
+                        continue;
+                    }
                     for k in first..end {
                         let rule = plastic
                             .and_then(|(rules, ..)| rules[syn.projection[k] as usize].as_ref());
