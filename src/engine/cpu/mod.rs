@@ -686,7 +686,10 @@ impl Engine for CpuEngine {
 
     fn set_plasticity(&mut self, projection: usize, enabled: bool) -> Result<(), EngineError> {
         match self.plasticity.as_mut() {
-            Some(p) if p.rules.get(projection).is_some_and(|r| r.is_some()) => {
+            Some(p)
+                if p.rules.get(projection).is_some_and(|r| r.is_some())
+                    || p.dopamine_projection.get(projection).is_some_and(|&d| d) =>
+            {
                 p.enabled[projection] = enabled;
                 Ok(())
             }
