@@ -276,6 +276,9 @@ pub enum BuildError {
     },
 }
 
+/// A synapse as drawn: (source, target, weight, delay in steps, projection).
+type DrawnSynapse = (u32, u32, f64, u16, u16);
+
 /// Bytes one synapse takes in the CPU layout (target, weight, delay) plus
 /// the transient pair list while building.
 pub const BYTES_PER_SYNAPSE: u64 = 4 + 8 + 2 + 8;
@@ -370,7 +373,7 @@ pub fn build(desc: &Description) -> Result<Network, BuildError> {
     };
 
     let mut max_delay = 1u64;
-    let mut pairs_all: Vec<(u32, u32, f64, u16, u16)> = Vec::new();
+    let mut pairs_all: Vec<DrawnSynapse> = Vec::new();
     for (k, proj) in desc.projections.iter().enumerate() {
         let what = format!("{}: projections[{k}]", desc.source);
         let sources: Vec<u32> = proj
@@ -414,7 +417,7 @@ pub fn build(desc: &Description) -> Result<Network, BuildError> {
         let pairs = connect::connect(proj, &sources, &targets, seed, k);
         let ws = stream_id(Purpose::Weight, k);
         let ds = stream_id(Purpose::Delay, k);
-        let drawn: Result<Vec<(u32, u32, f64, u16, u16)>, BuildError> = pairs
+        let drawn: Result<Vec<DrawnSynapse>, BuildError> = pairs
             .par_iter()
             .enumerate()
             .map(|(c, &(src, tgt))| {
@@ -616,7 +619,7 @@ pub fn build(desc: &Description) -> Result<Network, BuildError> {
 /// blocks find their part of a row by binary search). A counting sort by
 /// source keeps each row in projection, then draw, order before the stable
 /// per-row sort, so multapses stay in a deterministic order.
-fn to_csr(pairs: Vec<(u32, u32, f64, u16, u16)>, n_neurons: usize) -> Synapses {
+fn to_csr(pairs: Vec<DrawnSynapse>, n_neurons: usize) -> Synapses {
     let mut row_start = vec![0u64; n_neurons + 1];
     for x in &pairs {
         row_start[x.0 as usize + 1] += 1;

@@ -89,11 +89,11 @@ impl Dopamine {
         }
         let syn = &net.synapses;
         let mut rows = vec![Vec::new(); net.n_neurons];
-        for src in 0..net.n_neurons {
+        for (src, row) in rows.iter_mut().enumerate() {
             for k in syn.row_start[src] as usize..syn.row_start[src + 1] as usize {
                 if let Some(d) = of_projection[syn.projection[k] as usize] {
                     projections[d].synapses.push(k);
-                    rows[src].push(k);
+                    row.push(k);
                 }
             }
         }

@@ -268,7 +268,7 @@ impl CpuEngine {
 
         // 0. Presynaptic spikes of dopamine synapses from the last slice.
         if let (Some(d), Some(p)) = (self.dopamine.as_mut(), self.plasticity.as_mut()) {
-            if step % d.min_delay == 0 && !d.queued.is_empty() {
+            if step.is_multiple_of(d.min_delay) && !d.queued.is_empty() {
                 let ring_len = self.ring_len;
                 for (s, k) in std::mem::take(&mut d.queued) {
                     let w = dopamine_send(&net, d, p, s, k);
@@ -466,7 +466,7 @@ impl CpuEngine {
             if let Some(d) = self.dopamine.as_mut() {
                 dopamine_after_step(&net, d, p, &spikes, stamp);
             }
-            if stamp % 4096 == 0 {
+            if stamp.is_multiple_of(4096) {
                 p.prune(&net, self.dopamine.as_ref().map(|d| &d.last_update[..]));
             }
         }
@@ -532,7 +532,7 @@ fn dopamine_after_step(
         if let Some(m) = proj.arriving.remove(&stamp) {
             proj.spikecounter.push((stamp as f64 * dt, m));
         }
-        if stamp % proj.trigger_every == 0 {
+        if stamp.is_multiple_of(proj.trigger_every) {
             let projection = proj.projection;
             let enabled = p.enabled[projection];
             for &k in &d.projections[vt].synapses {
