@@ -145,6 +145,9 @@ pub struct CpuEngine {
     ring_len: u64,
     /// Neurons per delivery block.
     block: usize,
+    /// For each source row, where each delivery block's part begins (relative
+    /// to the row; `n_blocks + 1` entries a row), so that no block searches.
+    row_splits: Vec<u32>,
     i_stim: Vec<f64>,
     spiked: Vec<bool>,
     spike_counts: Vec<u64>,
@@ -240,6 +243,7 @@ impl CpuEngine {
             ring: vec![0; ring_cells],
             ring_len,
             block: 0,
+            row_splits: Vec::new(),
             i_stim: vec![0.0; n],
             spiked: vec![false; n],
             spike_counts: vec![0; n],
@@ -324,6 +328,11 @@ impl CpuEngine {
             };
         }
         let block = self.block;
+        let n_blocks = n.div_ceil(block);
+        if self.row_splits.is_empty() && n > 0 {
+            self.row_splits = row_splits(&net.synapses, n, block);
+        }
+        let row_splits = &self.row_splits;
         let syn = &net.synapses;
         let seed = net.seed;
         let inv_k = &self.inv_k;
@@ -380,9 +389,10 @@ impl CpuEngine {
                         syn.row_start[src as usize] as usize,
                         syn.row_start[src as usize + 1] as usize,
                     );
-                    let row = &syn.target[a..z];
-                    let first = a + row.partition_point(|&t| t < lo);
-                    let end = a + row.partition_point(|&t| t < hi);
+                    debug_assert!(z >= a);
+                    let splits = &row_splits[src as usize * (n_blocks + 1)..];
+                    let first = a + splits[b] as usize;
+                    let end = a + splits[b + 1] as usize;
                     if plastic.is_none() {
                         // Static network: the hot loop, over zipped slices so
                         // that no index is bounds-checked per synapse.
@@ -504,6 +514,23 @@ impl CpuEngine {
         }
         self.step += 1;
     }
+}
+
+/// The block boundaries within every CSR row (rows are sorted by target).
+fn row_splits(syn: &crate::build::Synapses, n: usize, block: usize) -> Vec<u32> {
+    let n_blocks = n.div_ceil(block);
+    let mut splits = vec![0u32; n * (n_blocks + 1)];
+    splits
+        .par_chunks_mut(n_blocks + 1)
+        .enumerate()
+        .for_each(|(src, out)| {
+            let row = &syn.target[syn.row_start[src] as usize..syn.row_start[src + 1] as usize];
+            for (b, o) in out.iter_mut().enumerate() {
+                let bound = (b * block).min(n) as u32;
+                *o = row.partition_point(|&t| t < bound) as u32;
+            }
+        });
+    splits
 }
 
 /// Queues this step's presynaptic spikes of dopamine synapses, lets the
