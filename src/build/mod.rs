@@ -615,8 +615,8 @@ pub fn build(desc: &Description) -> Result<Network, BuildError> {
     })
 }
 
-/// CSR by source, each row sorted by target (the CPU engine's delivery
-/// blocks find their part of a row by binary search). A counting sort by
+/// CSR by source, each row sorted by target (each of the CPU engine's
+/// delivery blocks then owns one contiguous part of every row). A counting sort by
 /// source keeps each row in projection, then draw, order before the stable
 /// per-row sort, so multapses stay in a deterministic order.
 fn to_csr(pairs: Vec<DrawnSynapse>, n_neurons: usize) -> Synapses {
