@@ -1647,6 +1647,31 @@ fn read_projection(
     })
 }
 
+/// A numeric synapse-rule parameter: `default` when absent, else a finite
+/// number that passes `check` (otherwise an error saying it must be `what`).
+fn read_param(
+    ck: &mut Checker<'_>,
+    st: &[Entry],
+    path: &str,
+    key: &str,
+    default: f64,
+    check: fn(f64) -> bool,
+    what: &str,
+) -> Option<f64> {
+    match get(st, key) {
+        None => Some(default),
+        Some(e) => {
+            let kp = join(path, key);
+            let v = ck.finite(&e.value, &kp)?;
+            if !check(v) {
+                ck.error(&e.value.span, &kp, format!("must be {what}, got {v}"), None);
+                return None;
+            }
+            Some(v)
+        }
+    }
+}
+
 /// The parameters of `rule = "stdp_dopamine"`; `Some(None)` for other rules.
 fn read_dopamine(
     t: &[Entry],
@@ -1676,19 +1701,8 @@ fn read_dopamine(
             );
         }
     }
-    let mut value = |key: &str, default: f64, check: fn(f64) -> bool, what: &str| -> Option<f64> {
-        match get(st, key) {
-            None => Some(default),
-            Some(e) => {
-                let kp = join(&p, key);
-                let v = ck.finite(&e.value, &kp)?;
-                if !check(v) {
-                    ck.error(&e.value.span, &kp, format!("must be {what}, got {v}"), None);
-                    return None;
-                }
-                Some(v)
-            }
-        }
+    let mut value = |key: &str, default: f64, check: fn(f64) -> bool, what: &str| {
+        read_param(ck, st, &p, key, default, check, what)
     };
     let a_plus = value("A_plus", 1.0, |v| v >= 0.0, ">= 0");
     let a_minus = value("A_minus", 1.5, |v| v >= 0.0, ">= 0");
@@ -1796,19 +1810,8 @@ fn read_plasticity(t: &[Entry], path: &str, ck: &mut Checker<'_>) -> Option<Opti
             return None;
         }
     };
-    let mut value = |key: &str, default: f64, check: fn(f64) -> bool, what: &str| -> Option<f64> {
-        match get(st, key) {
-            None => Some(default),
-            Some(e) => {
-                let kp = join(&p, key);
-                let v = ck.finite(&e.value, &kp)?;
-                if !check(v) {
-                    ck.error(&e.value.span, &kp, format!("must be {what}, got {v}"), None);
-                    return None;
-                }
-                Some(v)
-            }
-        }
+    let mut value = |key: &str, default: f64, check: fn(f64) -> bool, what: &str| {
+        read_param(ck, st, &p, key, default, check, what)
     };
     let tau_plus = value("tau_plus", 20.0, |v| v > 0.0, "a positive time in ms");
     let lambda = value("lambda", 0.01, |v| v >= 0.0, ">= 0");
