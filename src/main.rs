@@ -2,8 +2,9 @@
 
 use clap::{Parser, Subcommand};
 use renshaw::description;
+use renshaw::description::Override;
 use renshaw::models::ModelKind;
-use renshaw::simulation::{Backend, RunError, RunOptions, run_file};
+use renshaw::simulation::{Backend, RunError, RunOptions, run_file_with};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -36,12 +37,19 @@ enum Command {
         /// Do not print progress.
         #[arg(short, long)]
         quiet: bool,
+        /// Override a parameter (`scale=0.1`) or any key path
+        /// (`run.duration=500`, `projections[0].synapse.weight=0.2`); repeatable.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<Override>,
     },
     /// Check descriptions and print every problem found.
     Validate {
         /// Description files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Override a parameter or key path before checking; repeatable.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<Override>,
     },
     /// List the GPU adapters wgpu finds, with the limits that matter.
     Info {
@@ -65,6 +73,7 @@ fn main() -> ExitCode {
             backend,
             threads,
             quiet,
+            set,
         } => {
             if threads == Some(0) {
                 eprintln!("error: --threads must be at least 1");
@@ -85,7 +94,7 @@ fn main() -> ExitCode {
                 progress: !quiet,
                 ..Default::default()
             };
-            match run_file(&file, &opts) {
+            match run_file_with(&file, &set, &opts) {
                 Ok(output) => {
                     let s = &output.summary;
                     println!(
@@ -107,16 +116,24 @@ fn main() -> ExitCode {
                             name, p.model, p.size, p.rate_hz, cv
                         );
                     }
+                    if !s.parameters.is_empty() {
+                        let list: Vec<String> = s
+                            .parameters
+                            .iter()
+                            .map(|(k, v)| format!("{k}={v}"))
+                            .collect();
+                        println!("parameters: {}", list.join(" "));
+                    }
                     println!("output in {}", out_dir.display());
                     ExitCode::SUCCESS
                 }
                 Err(e) => report(e),
             }
         }
-        Command::Validate { files } => {
+        Command::Validate { files, set } => {
             let mut failed = false;
             for f in files {
-                match description::load(&f) {
+                match description::load_with(&f, &set) {
                     Ok(d) => {
                         let n: usize = d.populations.iter().map(|p| p.size).sum();
                         println!(

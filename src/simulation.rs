@@ -119,6 +119,8 @@ pub struct Summary {
     pub dt: f64,
     /// Seed.
     pub seed: u64,
+    /// `[parameters]` as used (after `--set`).
+    pub parameters: BTreeMap<String, f64>,
     /// Simulated time, ms.
     pub duration_ms: f64,
     /// Neurons.
@@ -168,8 +170,17 @@ impl RunOutput {
 
 /// Loads, builds and runs a description file.
 pub fn run_file(path: &Path, opts: &RunOptions) -> Result<RunOutput, RunError> {
+    run_file_with(path, &[], opts)
+}
+
+/// Loads a description file, applies `--set` overrides, builds and runs it.
+pub fn run_file_with(
+    path: &Path,
+    overrides: &[description::Override],
+    opts: &RunOptions,
+) -> Result<RunOutput, RunError> {
     let t0 = Instant::now();
-    let desc = description::load(path)?;
+    let desc = description::load_with(path, overrides)?;
     run_description(&desc, opts, t0.elapsed().as_secs_f64())
 }
 
@@ -365,6 +376,7 @@ pub fn run_description(
         backend: engine.describe(),
         dt: net.dt,
         seed: net.seed,
+        parameters: desc.parameters.iter().cloned().collect(),
         duration_ms,
         neurons: net.n_neurons,
         synapses: net.synapses.len(),

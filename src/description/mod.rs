@@ -5,11 +5,14 @@
 //! file, line, column and key path, and say what would be valid.
 
 pub mod diagnostic;
+pub mod expr;
 pub mod node;
+mod params;
 mod parse;
 pub mod types;
 
 pub use diagnostic::{DescriptionErrors, Diagnostic};
+pub use params::Override;
 pub use types::*;
 
 use node::{LineIndex, SyntaxError};
@@ -36,6 +39,11 @@ impl Format {
 
 /// Reads and validates a description file.
 pub fn load(path: &Path) -> Result<Description, DescriptionErrors> {
+    load_with(path, &[])
+}
+
+/// Reads a description file, applies `--set` overrides, and validates it.
+pub fn load_with(path: &Path, overrides: &[Override]) -> Result<Description, DescriptionErrors> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| {
         DescriptionErrors(vec![Diagnostic {
@@ -47,19 +55,33 @@ pub fn load(path: &Path) -> Result<Description, DescriptionErrors> {
             help: None,
         }])
     })?;
-    parse_str(&text, Format::from_path(path), &name)
+    parse_str_with(&text, Format::from_path(path), &name, overrides)
 }
 
 /// Parses and validates description text; `name` is used in messages.
 pub fn parse_str(text: &str, format: Format, name: &str) -> Result<Description, DescriptionErrors> {
+    parse_str_with(text, format, name, &[])
+}
+
+/// Parses description text, applies `--set` overrides, and validates it.
+pub fn parse_str_with(
+    text: &str,
+    format: Format,
+    name: &str,
+    overrides: &[Override],
+) -> Result<Description, DescriptionErrors> {
     let index = LineIndex::new(text);
     let root = match format {
         Format::Toml => node::parse_toml(text),
         Format::Json => node::parse_json(text),
     };
-    let root = root.map_err(|errors| syntax_errors(errors, &index, name))?;
-    let mut checker = parse::Checker::new(name, &index);
-    let description = parse::read_description(&root, &mut checker, name);
+    let mut root = root.map_err(|errors| syntax_errors(errors, &index, name))?;
+    let mut checker = parse::Checker::new(name, &index).with_overrides(overrides);
+    let parameters = params::expand(&mut root, overrides, &mut checker);
+    let description = parse::read_description(&root, &mut checker, name).map(|mut d| {
+        d.parameters = parameters;
+        d
+    });
     let mut diags = checker.diags;
     if diags.is_empty() {
         return Ok(description.expect("no diagnostics means a description was read"));

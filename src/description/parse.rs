@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 const TOP_KEYS: &[&str] = &[
+    "parameters",
     "network",
     "populations",
     "stimuli",
@@ -54,6 +55,11 @@ const DISTS: &[&str] = &["uniform", "normal", "normal_clipped", "lognormal"];
 pub(crate) struct Checker<'a> {
     file: &'a str,
     index: &'a LineIndex,
+    /// `--set` overrides as written, for problems in the values they gave.
+    overrides: Vec<String>,
+    /// Starts of spans whose problem is already reported (an expression that
+    /// failed): later complaints about the same value would only repeat it.
+    muted: Vec<usize>,
     pub(crate) diags: Vec<Diagnostic>,
 }
 
@@ -62,8 +68,21 @@ impl<'a> Checker<'a> {
         Self {
             file,
             index,
+            overrides: Vec::new(),
+            muted: Vec::new(),
             diags: Vec::new(),
         }
+    }
+
+    /// Drops every later problem reported at `span`.
+    pub(crate) fn mute(&mut self, span: &Range<usize>) {
+        self.muted.push(span.start);
+    }
+
+    /// Names the `--set` overrides, so that problems in their values point at them.
+    pub(crate) fn with_overrides(mut self, overrides: &[super::params::Override]) -> Self {
+        self.overrides = overrides.iter().map(ToString::to_string).collect();
+        self
     }
 
     pub(crate) fn error(
@@ -73,6 +92,25 @@ impl<'a> Checker<'a> {
         message: impl Into<String>,
         help: Option<String>,
     ) {
+        if self.muted.contains(&span.start) {
+            return;
+        }
+        if let Some(o) = span
+            .start
+            .checked_sub(super::params::OVERRIDE_SPANS)
+            .and_then(|i| self.overrides.get(i))
+        {
+            // The value came from the command line, not from the file.
+            self.diags.push(Diagnostic {
+                file: format!("{} ({o})", self.file),
+                line: 0,
+                column: 0,
+                path: path.to_string(),
+                message: message.into(),
+                help,
+            });
+            return;
+        }
         let (line, column) = self.index.line_col(span.start);
         self.diags.push(Diagnostic {
             file: self.file.to_string(),
@@ -386,7 +424,7 @@ pub(crate) fn get<'n>(t: &'n [Entry], key: &str) -> Option<&'n Entry> {
     t.iter().find(|e| e.key == key)
 }
 
-fn join(path: &str, key: &str) -> String {
+pub(crate) fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_string()
     } else {
@@ -574,6 +612,7 @@ pub(crate) fn read_description(
     }
     Some(Description {
         source: source.to_string(),
+        parameters: Vec::new(),
         network: NetworkSpec { dt, seed },
         populations: populations
             .into_iter()

@@ -8,6 +8,8 @@ use serde::Serialize;
 pub struct Description {
     /// The file it came from (or `<string>`), for messages.
     pub source: String,
+    /// `[parameters]` after overrides and evaluation, in file order.
+    pub parameters: Vec<(String, f64)>,
     /// Global settings.
     pub network: NetworkSpec,
     /// Populations in file order; neuron ids are laid out in this order.
