@@ -9,6 +9,7 @@ pub mod expr;
 pub mod node;
 mod params;
 mod parse;
+mod templates;
 pub mod types;
 
 pub use diagnostic::{DescriptionErrors, Diagnostic};

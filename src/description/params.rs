@@ -128,22 +128,7 @@ pub(crate) fn expand(root: &mut Node, overrides: &[Override], ck: &mut Checker<'
                             let text = whole_expression(text).unwrap_or(text);
                             evaluate_at(text, &span, &path, &scope, ck)
                         }
-                        None => match &item.value.kind {
-                            NodeKind::Int(_) | NodeKind::Float(_) => item.value.as_f64(),
-                            NodeKind::Str(s) => {
-                                let text = whole_expression(s).unwrap_or(s);
-                                evaluate_at(text, &item.value.span, &path, &scope, ck)
-                            }
-                            _ => {
-                                ck.error(
-                                    &item.value.span,
-                                    &path,
-                                    format!("expected a number or an expression, found {}", item.value.type_name()),
-                                    Some("write a number, or an expression over earlier parameters such as \"${2 * scale}\"".into()),
-                                );
-                                None
-                            }
-                        },
+                        None => evaluate_node(&item.value, &path, &scope, ck),
                     };
                     match value {
                         Some(v) => scope.values.push((item.key.clone(), v)),
@@ -159,6 +144,7 @@ pub(crate) fn expand(root: &mut Node, overrides: &[Override], ck: &mut Checker<'
             ),
         }
     }
+    super::templates::expand(top, &scope, ck);
     for entry in top.iter_mut().filter(|e| e.key != "parameters") {
         let path = entry.key.clone();
         substitute(&mut entry.value, &path, &scope, ck);
@@ -182,10 +168,57 @@ fn whole_expression(s: &str) -> Option<&str> {
 
 /// Parameters as far as evaluated, and the names of those that failed (their
 /// own problem is reported once; whatever uses them is not reported again).
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct Scope {
     values: Parameters,
     failed: Vec<String>,
+}
+
+impl Scope {
+    /// Gives `name` a value, replacing an outer one of the same name.
+    pub(crate) fn set(&mut self, name: &str, value: f64) {
+        self.values.retain(|(n, _)| n != name);
+        self.failed.retain(|n| n != name);
+        self.values.push((name.to_string(), value));
+    }
+
+    /// Records that `name` could not be evaluated (its problem is reported).
+    pub(crate) fn fail(&mut self, name: &str) {
+        self.values.retain(|(n, _)| n != name);
+        self.failed.push(name.to_string());
+    }
+}
+
+/// The value of a parameter as written: a number, or a string holding an
+/// expression (with or without `${...}`).
+pub(crate) fn evaluate_node(
+    node: &Node,
+    path: &str,
+    scope: &Scope,
+    ck: &mut Checker<'_>,
+) -> Option<f64> {
+    match &node.kind {
+        NodeKind::Int(_) | NodeKind::Float(_) => node.as_f64(),
+        NodeKind::Str(s) => {
+            let text = whole_expression(s).unwrap_or(s);
+            evaluate_at(text, &node.span, path, scope, ck)
+        }
+        _ => {
+            ck.error(
+                &node.span,
+                path,
+                format!(
+                    "expected a number or an expression, found {}",
+                    node.type_name()
+                ),
+                Some(
+                    "write a number, or an expression over earlier parameters such as \"${2 * scale}\""
+                        .into(),
+                ),
+            );
+            None
+        }
+    }
 }
 
 fn evaluate_at(
@@ -244,7 +277,7 @@ fn report(
     );
 }
 
-fn substitute(node: &mut Node, path: &str, scope: &Scope, ck: &mut Checker<'_>) {
+pub(crate) fn substitute(node: &mut Node, path: &str, scope: &Scope, ck: &mut Checker<'_>) {
     match &mut node.kind {
         NodeKind::Table(entries) => {
             for e in entries {

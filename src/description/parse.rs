@@ -10,6 +10,8 @@ use std::ops::Range;
 
 const TOP_KEYS: &[&str] = &[
     "parameters",
+    "templates",
+    "instances",
     "network",
     "populations",
     "stimuli",
