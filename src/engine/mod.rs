@@ -75,6 +75,56 @@ pub trait Engine {
             self.describe()
         )))
     }
+    /// Sets the rate (Hz) of Poisson stimulus `stimulus` (its index among the
+    /// description's `[[stimuli]]`) from the next step on: afferents whose
+    /// rate follows a body's state, cues switched on and off.
+    fn set_stimulus_rate(&mut self, stimulus: usize, rate_hz: f64) -> Result<(), EngineError> {
+        let _ = (stimulus, rate_hz);
+        Err(EngineError::Backend(format!(
+            "{} cannot change stimulus rates at run time",
+            self.describe()
+        )))
+    }
+    /// Silences (lesions) population `population` from the next step on, or
+    /// restores it: a silenced neuron's state is frozen, the input that
+    /// reaches it is discarded, and it emits no spikes.
+    fn set_silenced(&mut self, population: usize, silenced: bool) -> Result<(), EngineError> {
+        let _ = (population, silenced);
+        Err(EngineError::Backend(format!(
+            "{} cannot silence populations at run time",
+            self.describe()
+        )))
+    }
+}
+
+/// Checks a run-time rate change and returns the stimulus' mean count per step.
+pub fn check_rate_change(net: &Network, stimulus: usize, rate_hz: f64) -> Result<f64, EngineError> {
+    if !(rate_hz >= 0.0 && rate_hz.is_finite()) {
+        return Err(EngineError::Backend(format!(
+            "a stimulus rate must be finite and >= 0 Hz, got {rate_hz}"
+        )));
+    }
+    let is_poisson = net
+        .stimuli
+        .iter()
+        .any(|s| matches!(s, crate::build::Stimulus::Poisson { index, .. } if *index == stimulus));
+    if !is_poisson {
+        return Err(EngineError::Backend(format!(
+            "stimulus {stimulus} is not a Poisson stimulus of this network (stimuli are counted from 0 in file order)"
+        )));
+    }
+    Ok(rate_hz * net.dt * 1e-3)
+}
+
+/// Checks a population index for [`Engine::set_silenced`].
+pub fn check_population(net: &Network, population: usize) -> Result<(), EngineError> {
+    if population >= net.populations.len() {
+        return Err(EngineError::Backend(format!(
+            "no population {population}: the network has {}",
+            net.populations.len()
+        )));
+    }
+    Ok(())
 }
 
 /// The error for switching plasticity of a projection that has none.

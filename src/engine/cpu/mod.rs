@@ -115,6 +115,8 @@ impl RingCells {
 /// A Poisson stimulus' targets, sorted by neuron so that a block finds its
 /// part by binary search.
 struct PoissonTable {
+    /// Index of the stimulus in the description.
+    stimulus: usize,
     sampler: PoissonSampler,
     stream: u32,
     first_stamp: u64,
@@ -155,6 +157,8 @@ pub struct CpuEngine {
     next_current: usize,
     delivery_cursor: Vec<usize>,
     poisson: Vec<PoissonTable>,
+    /// Per population: lesioned (see [`Engine::set_silenced`]).
+    silenced: Vec<bool>,
     /// Synapse weights in fixed point, converted once (static synapses).
     weight_fixed: Vec<i64>,
     /// STDP state, when a projection is plastic.
@@ -217,6 +221,7 @@ impl CpuEngine {
                         .collect();
                     entries.sort_by_key(|e| e.0);
                     Some(PoissonTable {
+                        stimulus: *index,
                         sampler: PoissonSampler::new(&PoissonParams::new(*lambda), &inv_k_table()),
                         stream: stream_id(Purpose::Poisson, *index),
                         first_stamp: *first_stamp,
@@ -250,6 +255,7 @@ impl CpuEngine {
             next_current: 0,
             delivery_cursor: vec![0; net.stimuli.len()],
             poisson,
+            silenced: vec![false; net.populations.len()],
             weight_fixed: net
                 .synapses
                 .weight
@@ -295,10 +301,20 @@ impl CpuEngine {
         let ring_len = self.ring_len;
         let slot = (step % ring_len) as usize;
         let row = &mut self.ring[slot * 2 * n..(slot + 1) * 2 * n];
-        for (pop, state) in net.populations.iter().zip(self.pops.iter_mut()) {
+        for ((pop, state), &silenced) in net
+            .populations
+            .iter()
+            .zip(self.pops.iter_mut())
+            .zip(&self.silenced)
+        {
             let r = pop.offset as usize..(pop.offset + pop.size) as usize;
             let cells = &mut row[r.start * 2..r.end * 2];
             let (cur, sp) = (&self.i_stim[r.clone()], &mut self.spiked[r]);
+            if silenced {
+                cells.fill(0);
+                sp.fill(false);
+                continue;
+            }
             match state {
                 PopState::Delta(p, s) => update_population::<IafPscDelta>(p, s, cells, cur, sp),
                 PopState::Exp(p, s) => update_population::<IafPscExp>(p, s, cells, cur, sp),
@@ -698,6 +714,21 @@ impl Engine for CpuEngine {
         }
         let slot = (self.step % self.ring_len) as usize;
         self.ring[(slot * n + neuron as usize) * 2 + usize::from(weight < 0.0)] += to_fixed(weight);
+        Ok(())
+    }
+
+    fn set_stimulus_rate(&mut self, stimulus: usize, rate_hz: f64) -> Result<(), EngineError> {
+        let lambda = super::check_rate_change(&self.net, stimulus, rate_hz)?;
+        let inv_k = inv_k_table();
+        for table in self.poisson.iter_mut().filter(|t| t.stimulus == stimulus) {
+            table.sampler = PoissonSampler::new(&PoissonParams::new(lambda), &inv_k);
+        }
+        Ok(())
+    }
+
+    fn set_silenced(&mut self, population: usize, silenced: bool) -> Result<(), EngineError> {
+        super::check_population(&self.net, population)?;
+        self.silenced[population] = silenced;
         Ok(())
     }
 
