@@ -36,6 +36,7 @@ pub const FUNCTIONS: &[(&str, usize)] = &[
     ("log", 1),
     ("log10", 1),
     ("round", 1),
+    ("round_even", 1),
     ("floor", 1),
     ("ceil", 1),
     ("abs", 1),
@@ -279,6 +280,8 @@ impl<F: Fn(&str) -> Option<f64>> Parser<'_, F> {
                 x.log10()
             }
             "round" => x.round(),
+            // Halves to the even neighbour, as numpy's and Python's round.
+            "round_even" => x.round_ties_even(),
             "floor" => x.floor(),
             "ceil" => x.ceil(),
             "abs" => x.abs(),
@@ -339,6 +342,9 @@ mod tests {
         assert_eq!(eval("10 - 4 - 3").unwrap(), 3.0);
         assert_eq!(eval("1.5e3 + .5 + 1_000").unwrap(), 2500.5);
         assert_eq!(eval("round(n * scale)").unwrap(), 2068.0);
+        assert_eq!(eval("round(2.5) + round(-2.5)").unwrap(), 0.0);
+        assert_eq!(eval("round(2.5)").unwrap(), 3.0);
+        assert_eq!(eval("round_even(2.5) + round_even(3.5) + round_even(-0.5)").unwrap(), 6.0);
         assert_eq!(eval("max(1, min(5, 3))").unwrap(), 3.0);
         assert!((eval("sqrt(2) * sqrt(2)").unwrap() - 2.0).abs() < 1e-15);
         assert!((eval("ln(exp(1.5))").unwrap() - 1.5).abs() < 1e-15);
