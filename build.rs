@@ -3,8 +3,8 @@
 //! are resolved exactly as `engine::gpu::shaders` resolves them at run time.
 //!
 //! Also embeds the git commit the binary is built from (`RENSHAW_GIT_COMMIT`,
-//! `git rev-parse --short HEAD`, and `RENSHAW_GIT_DIRTY`, whether tracked
-//! files differ from it), which `renshaw bench` writes next to its figures;
+//! `git rev-parse --short HEAD`, and `RENSHAW_GIT_DIRTY`, whether what is
+//! built, src/, shaders/, Cargo.toml, Cargo.lock and build.rs, differs from it), which `renshaw bench` writes next to its figures;
 //! both are "unknown" when the source is not a git checkout of its own.
 
 use std::path::{Path, PathBuf};
@@ -37,12 +37,9 @@ fn git_version() -> (String, String) {
     if !same(Path::new(&top), &manifest) {
         return unknown;
     }
-    // Rebuild when HEAD moves or the index changes (commit, checkout, add).
-    for (flag, rel) in [
-        ("--git-dir", "HEAD"),
-        ("--git-dir", "index"),
-        ("--git-common-dir", "packed-refs"),
-    ] {
+    // Rerun when HEAD moves (commit, checkout). Not on index changes: a
+    // `git status` rewrites the index and would rebuild the crate for nothing.
+    for (flag, rel) in [("--git-dir", "HEAD"), ("--git-common-dir", "packed-refs")] {
         if let Some(dir) = git(&["rev-parse", flag]) {
             let p = manifest.join(dir).join(rel);
             if p.exists() {
@@ -62,7 +59,17 @@ fn git_version() -> (String, String) {
     let Some(commit) = git(&["rev-parse", "--short", "HEAD"]) else {
         return unknown;
     };
-    let dirty = match git(&["status", "--porcelain", "--untracked-files=no"]) {
+    let dirty = match git(&[
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        "src",
+        "shaders",
+        "Cargo.toml",
+        "Cargo.lock",
+        "build.rs",
+    ]) {
         Some(s) => (!s.is_empty()).to_string(),
         None => "unknown".to_string(),
     };
@@ -90,16 +97,9 @@ fn main() {
     let (commit, dirty) = git_version();
     println!("cargo:rustc-env=RENSHAW_GIT_COMMIT={commit}");
     println!("cargo:rustc-env=RENSHAW_GIT_DIRTY={dirty}");
-    // The dirty flag follows edits of the tracked sources.
-    for path in [
-        "src",
-        "benches",
-        "examples",
-        "tests",
-        "Cargo.toml",
-        "Cargo.lock",
-        "build.rs",
-    ] {
+    // The dirty flag follows edits of what goes into the library and the
+    // binary (not tests or examples, whose edits would rebuild the crate).
+    for path in ["src", "Cargo.toml", "Cargo.lock", "build.rs"] {
         println!("cargo:rerun-if-changed={path}");
     }
     let dir = Path::new("shaders");
