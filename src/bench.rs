@@ -344,6 +344,8 @@ pub struct MachineRecord {
     pub cpu_model: Option<String>,
     /// Physical memory, bytes (MemTotal), where available.
     pub memory_bytes: Option<u64>,
+    /// 1-minute load average when the record was made: other work on the machine.
+    pub load_average: Option<f64>,
 }
 
 impl MachineRecord {
@@ -373,6 +375,7 @@ impl MachineRecord {
             nproc: std::thread::available_parallelism().map_or(1, |n| n.get()),
             cpu_model,
             memory_bytes,
+            load_average: load_average(),
         }
     }
 }
@@ -387,6 +390,28 @@ fn status_kib(text: &str, key: &str) -> Option<u64> {
 pub fn peak_host_memory() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     status_kib(&status, "VmHWM:").map(|k| k * 1024)
+}
+
+/// CPU time (user + system, all threads) this process has used, s, from
+/// /proc/self/stat (Linux only; its clock ticks are USER_HZ = 100).
+pub fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses: state is
+    // field 3, utime 14 and stime 15.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    Some((ticks(11)? + ticks(12)?) as f64 / 100.0)
+}
+
+/// The 1-minute load average (Linux only).
+pub fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Resets the peak resident memory to the current one (Linux >= 4.0), so
@@ -509,6 +534,10 @@ pub struct RunRecord {
     pub engine_s: f64,
     /// Simulating `duration_ms`, s.
     pub simulate_s: f64,
+    /// CPU time (all threads, user + system) the process used while
+    /// simulating, s (Linux only). Well below `simulate_s × threads` on the
+    /// CPU backend means the machine was busy with other work.
+    pub simulate_cpu_s: Option<f64>,
     /// `build_s + engine_s + simulate_s`.
     pub total_s: f64,
     /// `simulate_s` per simulated second.
@@ -613,6 +642,9 @@ pub struct SummaryRecord {
     pub real_time_factor: Stat,
     /// Synaptic events per second of simulation.
     pub synaptic_events_per_s: Stat,
+    /// CPU time used while simulating per wall second and thread, over the
+    /// runs (Linux only): near 1 for the CPU engine on an idle machine.
+    pub simulate_cpu_share: Option<f64>,
     /// Largest peak host memory of the runs, bytes.
     pub peak_host_memory_bytes: Option<u64>,
     /// Device memory, bytes.
@@ -707,6 +739,7 @@ struct Measured {
     build_s: f64,
     engine_s: f64,
     simulate_s: f64,
+    simulate_cpu_s: Option<f64>,
     spikes: u64,
     synaptic_events: u64,
     peak: Option<u64>,
@@ -748,6 +781,7 @@ fn measure_once(
     bar.set_length(net.steps);
     bar.set_position(0);
     bar.set_message("simulating");
+    let cpu0 = process_cpu_seconds();
     let t2 = Instant::now();
     let mut done = 0;
     while done < net.steps {
@@ -759,6 +793,7 @@ fn measure_once(
         bar.set_position(done);
     }
     let simulate_s = t2.elapsed().as_secs_f64();
+    let simulate_cpu_s = cpu0.and_then(|c0| Some(process_cpu_seconds()? - c0));
     let counts = engine.spike_counts();
     let device_memory = engine.device_memory_bytes();
     let describe = engine.describe();
@@ -773,6 +808,7 @@ fn measure_once(
         build_s,
         engine_s,
         simulate_s,
+        simulate_cpu_s,
         spikes: counts.iter().sum(),
         synaptic_events: synaptic_events(&net, &counts),
         peak,
@@ -953,6 +989,7 @@ pub fn run_bench(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
                         build_s: m.build_s,
                         engine_s: m.engine_s,
                         simulate_s: m.simulate_s,
+                        simulate_cpu_s: m.simulate_cpu_s,
                         total_s: m.build_s + m.engine_s + m.simulate_s,
                         real_time_factor: rtf,
                         spikes: m.spikes,
@@ -991,6 +1028,21 @@ pub fn run_bench(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
                     continue;
                 }
                 let s = summarize(&runs);
+                if let Some(share) = s.simulate_cpu_share
+                    && b == BenchBackend::Cpu
+                    && share < 0.75
+                    && s.simulate_s.mean > 0.5
+                {
+                    report.notes.push(format!(
+                        "{} cpu: the engine got {:.0}% of its {} threads' time while simulating (load average {}): other work on this machine slowed it down",
+                        s.suite,
+                        100.0 * share,
+                        s.threads,
+                        s.machine
+                            .load_average
+                            .map_or("unknown".to_string(), |l| format!("{l:.1}"))
+                    ));
+                }
                 append_line(&mut file, &s)?;
                 report.summaries.push(s);
                 report.runs.extend(runs);
@@ -1105,6 +1157,13 @@ fn summarize(runs: &[RunRecord]) -> SummaryRecord {
         simulate_s: stat(|r| r.simulate_s),
         real_time_factor: stat(|r| r.real_time_factor),
         synaptic_events_per_s: stat(|r| r.synaptic_events_per_s),
+        simulate_cpu_share: runs
+            .iter()
+            .map(|r| r.simulate_cpu_s)
+            .sum::<Option<f64>>()
+            .map(|cpu| {
+                cpu / (runs.iter().map(|r| r.simulate_s).sum::<f64>() * first.threads as f64)
+            }),
         peak_host_memory_bytes: runs.iter().filter_map(|r| r.peak_host_memory_bytes).max(),
         device_memory_bytes: runs.iter().filter_map(|r| r.device_memory_bytes).max(),
         renshaw_version: VERSION,

@@ -213,8 +213,9 @@ fn main() -> ExitCode {
                     print!("{}", bench::table(&report));
                     if let Some(s) = report.summaries.first() {
                         println!(
-                            "means of {} runs after {} warm-up, {} threads, commit {}{}; JSON lines (min/max too) appended to {}",
+                            "means of {} measured run{} after {} warm-up, {} threads, commit {}{}; JSON lines (min/max too) appended to {}",
                             s.repeats,
+                            if s.repeats == 1 { "" } else { "s" },
                             s.warmup,
                             s.threads,
                             s.git_commit,

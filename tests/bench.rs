@@ -125,6 +125,7 @@ fn json_lines_of_a_tiny_cpu_benchmark_are_consistent() {
         assert!(r["adapter"].is_null());
         if cfg!(target_os = "linux") {
             assert!(r["peak_host_memory_bytes"].as_u64().unwrap() > 0);
+            assert!(r["simulate_cpu_s"].as_f64().unwrap() >= 0.0);
         }
     }
 
