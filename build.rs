@@ -1,8 +1,80 @@
 //! Validates every WGSL kernel in shaders/ with naga, so bad WGSL fails
 //! `cargo build` on a machine without a GPU. Includes (`// #include "..."`)
 //! are resolved exactly as `engine::gpu::shaders` resolves them at run time.
+//!
+//! Also embeds the git commit the binary is built from (`RENSHAW_GIT_COMMIT`,
+//! `git rev-parse --short HEAD`, and `RENSHAW_GIT_DIRTY`, whether what is
+//! built, src/, shaders/, Cargo.toml, Cargo.lock and build.rs, differs from it), which `renshaw bench` writes next to its figures;
+//! both are "unknown" when the source is not a git checkout of its own.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn git(args: &[&str]) -> Option<String> {
+    let out = Command::new("git")
+        .args(args)
+        // Read-only: never refresh the index (another build may hold it).
+        .env("GIT_OPTIONAL_LOCKS", "0")
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// The commit and dirty flag, when this crate is the top of a git work tree.
+fn git_version() -> (String, String) {
+    let unknown = ("unknown".to_string(), "unknown".to_string());
+    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
+    let Some(top) = git(&["rev-parse", "--show-toplevel"]) else {
+        return unknown;
+    };
+    // A crate vendored inside someone else's repository is not that commit.
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if !same(Path::new(&top), &manifest) {
+        return unknown;
+    }
+    // Rerun when HEAD moves (commit, checkout). Not on index changes: a
+    // `git status` rewrites the index and would rebuild the crate for nothing.
+    for (flag, rel) in [("--git-dir", "HEAD"), ("--git-common-dir", "packed-refs")] {
+        if let Some(dir) = git(&["rev-parse", flag]) {
+            let p = manifest.join(dir).join(rel);
+            if p.exists() {
+                println!("cargo:rerun-if-changed={}", p.display());
+            }
+        }
+    }
+    if let (Some(dir), Some(head)) = (
+        git(&["rev-parse", "--git-common-dir"]),
+        git(&["symbolic-ref", "-q", "HEAD"]),
+    ) {
+        let p = manifest.join(dir).join(head);
+        if p.exists() {
+            println!("cargo:rerun-if-changed={}", p.display());
+        }
+    }
+    let Some(commit) = git(&["rev-parse", "--short", "HEAD"]) else {
+        return unknown;
+    };
+    let dirty = match git(&[
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        "src",
+        "shaders",
+        "Cargo.toml",
+        "Cargo.lock",
+        "build.rs",
+    ]) {
+        Some(s) => (!s.is_empty()).to_string(),
+        None => "unknown".to_string(),
+    };
+    (commit, dirty)
+}
 
 fn compose(dir: &Path, file: &str, depth: usize) -> String {
     assert!(depth < 8, "include depth exceeded at {file}");
@@ -22,6 +94,14 @@ fn compose(dir: &Path, file: &str, depth: usize) -> String {
 }
 
 fn main() {
+    let (commit, dirty) = git_version();
+    println!("cargo:rustc-env=RENSHAW_GIT_COMMIT={commit}");
+    println!("cargo:rustc-env=RENSHAW_GIT_DIRTY={dirty}");
+    // The dirty flag follows edits of what goes into the library and the
+    // binary (not tests or examples, whose edits would rebuild the crate).
+    for path in ["src", "Cargo.toml", "Cargo.lock", "build.rs"] {
+        println!("cargo:rerun-if-changed={path}");
+    }
     let dir = Path::new("shaders");
     println!("cargo:rerun-if-changed=shaders");
     let mut entries: Vec<_> = std::fs::read_dir(dir)

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Builds, checks and times renshaw in one call: the test suite, the Brunel
-# example on every backend, the criterion benchmarks, and (when
-# nest-simulator is importable) NEST on the same Brunel network.
+# Builds, checks and times renshaw in one call: the test suite, `renshaw
+# bench` on the standard networks (brunel, brunel_stdp, cuba, pd14 at scale
+# 0.1 on the CPU and the GPU, pd14 at scale 1.0 on a hardware GPU), the
+# criterion benchmarks, and (when nest-simulator is importable) NEST on the
+# same Brunel network.
 # Usage: scripts/measure.sh [OUTDIR]   (default runs/measure; $OUT if set)
+# BENCH_REPEATS (default 3) sets the measured runs per suite and backend.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-${OUT:-runs/measure}}"
@@ -17,15 +20,26 @@ log "adapters"
 log "tests"
 cargo test --release 2>&1 | grep -E "test result|FAILED|panicked|SKIPPED" | tee -a "$out/measure.log"
 
-for backend in cpu gpu; do
-  log "brunel on $backend"
-  if ./target/release/renshaw run examples/brunel.toml --backend "$backend" -o "$out/brunel_$backend" -q \
-      | tee -a "$out/measure.log"; then
-    cp "$out/brunel_$backend/summary.json" "$out/brunel_${backend}_summary.json"
-  else
-    echo "(no $backend run)" | tee -a "$out/measure.log"
-  fi
+# renshaw bench: whole runs from description to finished simulation, JSON
+# lines in $out/bench.jsonl (see benches/README.md). The CPU engine always;
+# the GPU when a hardware adapter is found (bench's default), and then also
+# the full-scale microcircuit. One call per suite, so that a suite whose
+# file is missing does not stop the others.
+bench() {
+  log "bench $*"
+  ./target/release/renshaw bench "$@" --repeats "${BENCH_REPEATS:-3}" --warmup 1 \
+      --out "$out/bench.jsonl" -q 2>&1 | tee -a "$out/measure.log" \
+    || echo "(bench $1 failed)" | tee -a "$out/measure.log"
+}
+for suite in brunel brunel_stdp cuba pd14@0.1; do
+  bench "$suite"
 done
+if ./target/release/renshaw info --json 2>/dev/null \
+    | grep -qE '"device_type": "(DiscreteGpu|IntegratedGpu|VirtualGpu)"'; then
+  bench pd14@1.0 --backend gpu
+else
+  log "no hardware GPU: pd14 at scale 1.0 not benchmarked"
+fi
 
 log "criterion"
 cargo bench --bench engine -- --warm-up-time 2 --measurement-time 10 2>&1 \

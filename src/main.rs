@@ -1,6 +1,7 @@
 //! The `renshaw` command line: a thin layer over the library.
 
 use clap::{Parser, Subcommand};
+use renshaw::bench::{self, BenchBackend, BenchOptions};
 use renshaw::description;
 use renshaw::description::Override;
 use renshaw::models::ModelKind;
@@ -11,7 +12,7 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(
     name = "renshaw",
-    version,
+    version = bench::LONG_VERSION,
     about = "Spiking neural network simulator with NEST's LIF models"
 )]
 struct Cli {
@@ -41,6 +42,50 @@ enum Command {
         /// (`run.duration=500`, `projections[0].synapse.weight=0.2`); repeatable.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<Override>,
+    },
+    /// Time standard networks (or any description) from file to finished
+    /// simulation; append JSON lines to --out and print a table.
+    ///
+    /// Each suite and backend gets --warmup unmeasured runs, then --repeats
+    /// measured ones with the same seed. Nothing is written but the JSON
+    /// lines (recorded spikes are dropped after each chunk).
+    Bench {
+        /// Suites (`renshaw bench --list`) or description files, each
+        /// optionally NAME@SCALE to set the `scale` parameter (pd14@0.1).
+        /// Default: brunel.
+        #[arg(value_name = "SUITE")]
+        suites: Vec<String>,
+        /// List the suites and exit.
+        #[arg(long)]
+        list: bool,
+        /// Backends, comma-separated (default: cpu, and gpu when a hardware
+        /// GPU is found; a software adapter only when asked for).
+        #[arg(long, value_enum, value_delimiter = ',')]
+        backend: Option<Vec<BenchBackend>>,
+        /// Measured runs per suite and backend.
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        /// Unmeasured runs before them.
+        #[arg(long, default_value_t = 1)]
+        warmup: usize,
+        /// Override a parameter or key path in every suite; repeatable.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<Override>,
+        /// Simulated time per run, ms (replaces run.duration).
+        #[arg(long, value_name = "MS")]
+        duration: Option<f64>,
+        /// JSON-lines file to append to.
+        #[arg(long, default_value = "runs/bench/bench.jsonl")]
+        out: PathBuf,
+        /// Threads of the build and the CPU engine (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Remove the descriptions' [[record]]s (the engines record nothing).
+        #[arg(long)]
+        no_record: bool,
+        /// No progress on stderr.
+        #[arg(short, long)]
+        quiet: bool,
     },
     /// Check descriptions and print every problem found.
     Validate {
@@ -128,6 +173,74 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => report(e),
+            }
+        }
+        Command::Bench {
+            suites,
+            list,
+            backend,
+            repeats,
+            warmup,
+            set,
+            duration,
+            out,
+            threads,
+            no_record,
+            quiet,
+        } => {
+            if list {
+                print!("{}", bench::list_suites(None));
+                return ExitCode::SUCCESS;
+            }
+            let opts = BenchOptions {
+                targets: suites,
+                backends: backend,
+                repeats,
+                warmup,
+                overrides: set,
+                duration_ms: duration,
+                threads,
+                out: Some(out.clone()),
+                record: !no_record,
+                progress: !quiet,
+                ..Default::default()
+            };
+            match bench::run_bench(&opts) {
+                Ok(report) => {
+                    for n in &report.notes {
+                        eprintln!("note: {n}");
+                    }
+                    print!("{}", bench::table(&report));
+                    if let Some(s) = report.summaries.first() {
+                        println!(
+                            "means of {} measured run{} after {} warm-up, {} threads, commit {}{}; JSON lines (min/max too) appended to {}",
+                            s.repeats,
+                            if s.repeats == 1 { "" } else { "s" },
+                            s.warmup,
+                            s.threads,
+                            s.git_commit,
+                            if s.git_dirty == Some(true) {
+                                " (modified)"
+                            } else {
+                                ""
+                            },
+                            out.display()
+                        );
+                    }
+                    if report.failures == 0 {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    }
+                }
+                Err(bench::BenchError::Description(e)) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
             }
         }
         Command::Validate { files, set } => {

@@ -194,15 +194,7 @@ pub fn run_file_with(
 pub fn make_engine(net: Arc<Network>, opts: &RunOptions) -> Result<Box<dyn Engine>, RunError> {
     match opts.backend {
         Backend::Cpu => Ok(Box::new(CpuEngine::new(net, opts.threads)?)),
-        Backend::Gpu => {
-            if net.has_dopamine() {
-                return Err(EngineError::Backend(
-                    "stdp_dopamine synapses are not implemented by the GPU kernels yet; use --backend cpu".into(),
-                )
-                .into());
-            }
-            Ok(Box::new(GpuEngine::new(net)?))
-        }
+        Backend::Gpu => Ok(Box::new(gpu_engine(net)?)),
         Backend::Auto => {
             let hardware = crate::engine::gpu::best_adapter()
                 .map(|a| a.get_info())
@@ -224,6 +216,18 @@ pub fn make_engine(net: Arc<Network>, opts: &RunOptions) -> Result<Box<dyn Engin
             Ok(Box::new(CpuEngine::new(net, opts.threads)?))
         }
     }
+}
+
+/// The GPU engine on the best adapter, or why the network cannot run there.
+pub fn gpu_engine(net: Arc<Network>) -> Result<GpuEngine, RunError> {
+    if net.has_dopamine() {
+        return Err(EngineError::Backend(
+            "stdp_dopamine synapses are not implemented by the GPU kernels yet; use --backend cpu"
+                .into(),
+        )
+        .into());
+    }
+    Ok(GpuEngine::new(net)?)
 }
 
 /// Builds and runs a validated description.

@@ -65,6 +65,12 @@ pub trait Engine {
     /// weights stay fixed but its traces keep running, so switching back on
     /// does not pair spikes across the pause as if it had not happened.
     fn set_plasticity(&mut self, projection: usize, enabled: bool) -> Result<(), EngineError>;
+    /// Bytes of device memory the engine allocated for the network (its
+    /// buffers' sizes added up), for engines that run on a device; `None`
+    /// for host engines.
+    fn device_memory_bytes(&self) -> Option<u64> {
+        None
+    }
     /// Adds `weight` (in the target model's weight unit, its sign choosing the
     /// channel, as a synapse's) to neuron `neuron`'s input read in the next
     /// step: a spike arriving from outside, for closed loops and protocols.

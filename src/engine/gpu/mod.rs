@@ -156,6 +156,8 @@ struct ChunkBuffers {
     synapses: wgpu::Buffer,
     plastic: wgpu::Buffer,
     len: u64,
+    /// Size of the chunk's row-pointer buffer (bound only through its bind group).
+    row_ptr_bytes: u64,
 }
 
 /// The device's STDP buffers read back (for comparison with the twin):
@@ -409,6 +411,7 @@ impl GpuEngine {
                         synapses: init("synapses", padded(&c.synapses)),
                         plastic,
                         len: c.synapses.len() as u64,
+                        row_ptr_bytes: 0,
                     },
                 )
             })
@@ -513,7 +516,13 @@ impl GpuEngine {
                 })
             })
             .collect();
-        let chunk_buffers = chunk_buffers.into_iter().map(|(_, c)| c).collect();
+        let chunk_buffers = chunk_buffers
+            .into_iter()
+            .map(|(rp, c)| ChunkBuffers {
+                row_ptr_bytes: rp.size(),
+                ..c
+            })
+            .collect();
         let validation_error = pollster::block_on(validation.pop());
         let oom_error = pollster::block_on(oom.pop());
         if let Some(e) = oom_error {
@@ -830,6 +839,41 @@ impl Engine for GpuEngine {
         }
         let _ = self.max_rows;
         Ok(())
+    }
+
+    fn device_memory_bytes(&self) -> Option<u64> {
+        let b = &self.buffers;
+        let network: u64 = [
+            &b.pop_params,
+            &b.neuron_info,
+            &b.state,
+            &b.refractory,
+            &b.ring,
+            &b.i_stim,
+            &b.spike_list,
+            &b.counters,
+            &b.spike_counts,
+            &b.rec_buf,
+            &b.poisson_entries,
+            &b.poisson_stims,
+            &b.inv_k,
+            &b.events,
+            &b.sample_map,
+            &b.sample_buf,
+            &b.stdp_rules,
+            &b.pre_state,
+            &b.post_history,
+            &b.uniforms,
+        ]
+        .iter()
+        .map(|buf| buf.size())
+        .sum();
+        let synapses: u64 = self
+            .chunk_buffers
+            .iter()
+            .map(|c| c.synapses.size() + c.plastic.size() + c.row_ptr_bytes)
+            .sum();
+        Some(network + synapses)
     }
 
     fn spike_counts(&self) -> Vec<u64> {
