@@ -78,7 +78,7 @@ pub(crate) fn expand(root: &mut Node, overrides: &[Override], ck: &mut Checker<'
     let mut parameter_overrides: Vec<(usize, &Override)> = Vec::new();
     for (i, o) in overrides.iter().enumerate() {
         let span = OVERRIDE_SPANS + i..OVERRIDE_SPANS + i;
-        if declared.iter().any(|d| *d == o.key) {
+        if declared.contains(&o.key) {
             parameter_overrides.push((i, o));
         } else if o.key.contains('.') || o.key.contains('[') {
             set_path(root, o, span, ck);
