@@ -96,15 +96,26 @@ fn main() -> ExitCode {
                         "build {:.3} s, simulate {:.3} s (real-time factor {:.3})",
                         s.timings.build_s, s.timings.simulate_s, s.timings.real_time_factor
                     );
-                    println!(
-                        "{:<16} {:>14} {:>10} {:>12} {:>8}",
-                        "population", "model", "size", "rate (Hz)", "CV ISI"
-                    );
-                    for (name, p) in &s.populations {
-                        let cv = p.cv_isi.map_or("-".to_string(), |c| format!("{c:.3}"));
+                    if s.warmup_ms > 0.0 {
                         println!(
-                            "{:<16} {:>14} {:>10} {:>12.3} {:>8}",
-                            name, p.model, p.size, p.rate_hz, cv
+                            "statistics over ({}, {}] ms (after the warmup)",
+                            s.warmup_ms, s.duration_ms
+                        );
+                    }
+                    println!(
+                        "{:<16} {:>14} {:>10} {:>12} {:>8} {:>8}",
+                        "population", "model", "size", "rate (Hz)", "CV ISI", "corr"
+                    );
+                    let or_dash = |v: Option<f64>| v.map_or("-".to_string(), |c| format!("{c:.3}"));
+                    for (name, p) in &s.populations {
+                        println!(
+                            "{:<16} {:>14} {:>10} {:>12.3} {:>8} {:>8}",
+                            name,
+                            p.model,
+                            p.size,
+                            p.rate_hz,
+                            or_dash(p.cv_isi),
+                            or_dash(p.correlation)
                         );
                     }
                     println!("output in {}", out_dir.display());

@@ -1,5 +1,6 @@
 //! Outputs of a run: streamed `.npy` recordings and `summary.json`.
 
+pub mod analysis;
 pub mod npy;
 pub mod stats;
 pub mod weights;
