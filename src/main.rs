@@ -37,6 +37,17 @@ enum Command {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Compare the statistics of two runs: means side by side and a
+    /// Kolmogorov-Smirnov test of each per-neuron distribution.
+    Compare {
+        /// First run's output directory.
+        run_a: PathBuf,
+        /// Second run's output directory.
+        run_b: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check descriptions and print every problem found.
     Validate {
         /// Description files.
@@ -123,6 +134,19 @@ fn main() -> ExitCode {
                 }
                 Err(e) => report(e),
             }
+        }
+        Command::Compare { run_a, run_b, json } => {
+            let text = match renshaw::output::compare::compare_runs(&run_a, &run_b) {
+                Ok(c) if json => serde_json::to_string_pretty(&c).expect("serializes") + "\n",
+                Ok(c) => renshaw::output::compare::render(&c),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            // A closed pipe (`| head`) is not an error worth a panic.
+            let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
+            ExitCode::SUCCESS
         }
         Command::Validate { files } => {
             let mut failed = false;

@@ -76,7 +76,7 @@ pub enum RunError {
     /// The warmup leaves no analysis window (a description changed after
     /// validation; the validator rejects this).
     #[error(
-        "{file}: run.warmup ({warmup_ms} ms) must be shorter than run.duration ({duration_ms} ms)"
+        "{file}: run.warmup ({warmup_ms} ms) must be a finite time shorter than run.duration ({duration_ms} ms)"
     )]
     NoAnalysisWindow {
         /// The description file.
@@ -281,7 +281,7 @@ pub fn run_description(
     opts: &RunOptions,
     parse_s: f64,
 ) -> Result<RunOutput, RunError> {
-    if !(desc.run.warmup < desc.run.duration) {
+    if !desc.run.warmup.is_finite() || desc.run.warmup >= desc.run.duration {
         return Err(RunError::NoAnalysisWindow {
             file: desc.source.clone(),
             warmup_ms: desc.run.warmup,

@@ -1,6 +1,7 @@
 //! Outputs of a run: streamed `.npy` recordings and `summary.json`.
 
 pub mod analysis;
+pub mod compare;
 pub mod npy;
 pub mod stats;
 pub mod weights;
