@@ -5,6 +5,7 @@
 use renshaw::description::{Description, Format, parse_str};
 use renshaw::output::compare::{CompareError, compare_runs, render};
 use renshaw::output::npy::write_array;
+use renshaw::output::run_dir::RunDirError;
 use renshaw::simulation::{Backend, RunOptions, run_description};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -178,7 +179,7 @@ fn errors_name_what_is_missing() {
     let nowhere = tmp.path().join("nowhere");
     let e = compare_runs(&a, &nowhere).unwrap_err();
     assert!(
-        matches!(e, CompareError::NoDirectory(ref p) if *p == nowhere),
+        matches!(e, CompareError::RunDir(RunDirError::NoDirectory(ref p)) if *p == nowhere),
         "{e}"
     );
 
@@ -191,7 +192,10 @@ fn errors_name_what_is_missing() {
     std::fs::create_dir(&broken).unwrap();
     std::fs::write(broken.join("summary.json"), "{\"populations\": 3}").unwrap();
     let e = compare_runs(&a, &broken).unwrap_err();
-    assert!(matches!(e, CompareError::BadSummary { .. }), "{e}");
+    assert!(
+        matches!(e, CompareError::RunDir(RunDirError::BadSummary { .. })),
+        "{e}"
+    );
 
     let partial = tmp.path().join("partial");
     hand_made(&partial, "P", &[1.0, 2.0]);

@@ -3,37 +3,18 @@
 //! in `statistics/` (the comparison of van Albada et al. 2018).
 
 use super::analysis::{DISTRIBUTION_FILES, distribution_file};
-use super::npy;
+use super::run_dir::{RunDirError, read_summary, read_values};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-/// What can go wrong reading a run directory.
+/// What can go wrong comparing two runs.
 #[derive(Debug, thiserror::Error)]
 pub enum CompareError {
-    /// The directory does not exist.
-    #[error("{0}: no such directory (give the output directory of `renshaw run`)")]
-    NoDirectory(PathBuf),
-    /// It has no summary.
-    #[error("{0}: not found; is the directory the output of `renshaw run`?")]
-    NoSummary(PathBuf),
-    /// A file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The summary is not one `renshaw run` writes.
-    #[error("{path}: not a renshaw summary: {message}")]
-    BadSummary {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
+    /// A run directory or one of its files cannot be read.
+    #[error(transparent)]
+    RunDir(#[from] RunDirError),
     /// A population's distribution file is missing.
     #[error(
         "{path}: missing, but summary.json lists spike-recorded neurons of `{population}`; was the run interrupted?"
@@ -172,22 +153,7 @@ struct Run {
 }
 
 fn read_run(dir: &Path) -> Result<Run, CompareError> {
-    if !dir.is_dir() {
-        return Err(CompareError::NoDirectory(dir.to_path_buf()));
-    }
-    let path = dir.join("summary.json");
-    if !path.is_file() {
-        return Err(CompareError::NoSummary(path));
-    }
-    let text = std::fs::read_to_string(&path).map_err(|source| CompareError::Read {
-        path: path.clone(),
-        source,
-    })?;
-    let summary: SummaryFile =
-        serde_json::from_str(&text).map_err(|e| CompareError::BadSummary {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
+    let summary: SummaryFile = read_summary(dir)?;
     let mut distributions = BTreeMap::new();
     for (name, p) in &summary.populations {
         if p.spike_recorded_neurons == 0 {
@@ -202,11 +168,7 @@ fn read_run(dir: &Path) -> Result<Run, CompareError> {
                     population: name.clone(),
                 });
             }
-            let (_, values) = npy::read_f64(&file).map_err(|source| CompareError::Read {
-                path: file.clone(),
-                source,
-            })?;
-            per.insert(suffix, values);
+            per.insert(suffix, read_values(&file)?);
         }
         distributions.insert(name.clone(), per);
     }
