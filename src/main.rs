@@ -48,6 +48,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Draw a run's spike raster (raster.png) and rate histograms (rates.png).
+    Plot {
+        /// The run's output directory.
+        run: PathBuf,
+        /// Where to write the pictures (default: the run directory).
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+    },
     /// Check descriptions and print every problem found.
     Validate {
         /// Description files.
@@ -147,6 +155,20 @@ fn main() -> ExitCode {
             // A closed pipe (`| head`) is not an error worth a panic.
             let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
             ExitCode::SUCCESS
+        }
+        Command::Plot { run, out } => {
+            let out = out.unwrap_or_else(|| run.clone());
+            match renshaw::output::plot::plot_run(&run, &out) {
+                Ok(files) => {
+                    println!("{}", files.raster.display());
+                    println!("{}", files.rates.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Validate { files } => {
             let mut failed = false;

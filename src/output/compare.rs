@@ -353,8 +353,8 @@ pub fn render(c: &Comparison) -> String {
         );
         let _ = writeln!(
             out,
-            "  {:<13} {:>10} {:>10} {:>8} {:>9}  {}",
-            "", "A", "B", "KS D", "p-value", "neurons (pairs) A / B"
+            "  {:<13} {:>10} {:>10} {:>8} {:>9}  neurons (pairs) A / B",
+            "", "A", "B", "KS D", "p-value"
         );
         let rows = [
             ("rate (Hz)", Some(p.a.rate_hz), Some(p.b.rate_hz), "rates"),

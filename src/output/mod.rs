@@ -3,6 +3,7 @@
 pub mod analysis;
 pub mod compare;
 pub mod npy;
+pub mod plot;
 pub mod run_dir;
 pub mod stats;
 pub mod weights;
