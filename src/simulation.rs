@@ -97,7 +97,7 @@ pub enum RunError {
 }
 
 /// Per-population results in `summary.json`. The statistics cover the
-/// analysis window (after `warmup_ms`); see docs/description.md.
+/// analysis window (after `warmup_ms`); see docs/analysis.md.
 #[derive(Debug, Clone, Serialize)]
 pub struct PopulationSummary {
     /// Model name.
@@ -184,7 +184,7 @@ pub struct Summary {
     pub populations: BTreeMap<String, PopulationSummary>,
     /// Timings.
     pub timings: Timings,
-    /// Spike recorders and their files.
+    /// Spike recorders and their files (none when nothing is written to disk).
     pub spike_recordings: Vec<SpikeRecording>,
     /// Files written (relative to the output directory).
     pub files: Vec<String>,
@@ -281,7 +281,10 @@ pub fn run_description(
     opts: &RunOptions,
     parse_s: f64,
 ) -> Result<RunOutput, RunError> {
-    if !desc.run.warmup.is_finite() || desc.run.warmup >= desc.run.duration {
+    let dt = desc.network.dt;
+    if !desc.run.warmup.is_finite()
+        || round_to_steps(desc.run.warmup, dt) >= round_to_steps(desc.run.duration, dt)
+    {
         return Err(RunError::NoAnalysisWindow {
             file: desc.source.clone(),
             warmup_ms: desc.run.warmup,
@@ -437,7 +440,7 @@ pub fn run_description(
         .recorders
         .iter()
         .enumerate()
-        .filter(|(_, r)| r.spikes)
+        .filter(|(_, r)| r.spikes && writer.is_some())
         .map(|(i, r)| {
             let stem = recorder_stem(&net, i);
             SpikeRecording {

@@ -247,4 +247,8 @@ fn warmup_not_shorter_than_the_run_is_an_error_not_a_panic() {
     desc.run.duration = 100.0;
     let err = run_description(&desc, &RunOptions::default(), 0.0).unwrap_err();
     assert!(err.to_string().contains("run.warmup"), "{err}");
+    // Off the grid: 100.04 ms is 1000 steps, as is the warmup.
+    desc.run.duration = 100.04;
+    let err = run_description(&desc, &RunOptions::default(), 0.0).unwrap_err();
+    assert!(err.to_string().contains("run.warmup"), "{err}");
 }
