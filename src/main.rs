@@ -87,6 +87,25 @@ enum Command {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Compare the statistics of two runs: means side by side and a
+    /// Kolmogorov-Smirnov test of each per-neuron distribution.
+    Compare {
+        /// First run's output directory.
+        run_a: PathBuf,
+        /// Second run's output directory.
+        run_b: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Draw a run's spike raster (raster.png) and rate histograms (rates.png).
+    Plot {
+        /// The run's output directory.
+        run: PathBuf,
+        /// Where to write the pictures (default: the run directory).
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+    },
     /// Check descriptions and print every problem found.
     Validate {
         /// Description files.
@@ -150,15 +169,26 @@ fn main() -> ExitCode {
                         "build {:.3} s, simulate {:.3} s (real-time factor {:.3})",
                         s.timings.build_s, s.timings.simulate_s, s.timings.real_time_factor
                     );
-                    println!(
-                        "{:<16} {:>14} {:>10} {:>12} {:>8}",
-                        "population", "model", "size", "rate (Hz)", "CV ISI"
-                    );
-                    for (name, p) in &s.populations {
-                        let cv = p.cv_isi.map_or("-".to_string(), |c| format!("{c:.3}"));
+                    if s.warmup_ms > 0.0 {
                         println!(
-                            "{:<16} {:>14} {:>10} {:>12.3} {:>8}",
-                            name, p.model, p.size, p.rate_hz, cv
+                            "statistics over ({}, {}] ms (after the warmup)",
+                            s.warmup_ms, s.duration_ms
+                        );
+                    }
+                    println!(
+                        "{:<16} {:>14} {:>10} {:>12} {:>8} {:>8}",
+                        "population", "model", "size", "rate (Hz)", "CV ISI", "corr"
+                    );
+                    let or_dash = |v: Option<f64>| v.map_or("-".to_string(), |c| format!("{c:.3}"));
+                    for (name, p) in &s.populations {
+                        println!(
+                            "{:<16} {:>14} {:>10} {:>12.3} {:>8} {:>8}",
+                            name,
+                            p.model,
+                            p.size,
+                            p.rate_hz,
+                            or_dash(p.cv_isi),
+                            or_dash(p.correlation)
                         );
                     }
                     if !s.parameters.is_empty() {
@@ -236,6 +266,33 @@ fn main() -> ExitCode {
                 Err(bench::BenchError::Description(e)) => {
                     eprintln!("{e}");
                     ExitCode::FAILURE
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Compare { run_a, run_b, json } => {
+            let text = match renshaw::output::compare::compare_runs(&run_a, &run_b) {
+                Ok(c) if json => serde_json::to_string_pretty(&c).expect("serializes") + "\n",
+                Ok(c) => renshaw::output::compare::render(&c),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            // A closed pipe (`| head`) is not an error worth a panic.
+            let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
+            ExitCode::SUCCESS
+        }
+        Command::Plot { run, out } => {
+            let out = out.unwrap_or_else(|| run.clone());
+            match renshaw::output::plot::plot_run(&run, &out) {
+                Ok(files) => {
+                    println!("{}", files.raster.display());
+                    println!("{}", files.rates.display());
+                    ExitCode::SUCCESS
                 }
                 Err(e) => {
                     eprintln!("error: {e}");

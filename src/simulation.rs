@@ -6,8 +6,13 @@ use crate::description::{self, Description, DescriptionErrors};
 use crate::engine::cpu::CpuEngine;
 use crate::engine::gpu::GpuEngine;
 use crate::engine::{Chunk, Engine, EngineError, Sample, Spike};
+use crate::output::analysis::{self, TrainCollector};
+use crate::output::stats::{
+    CORRELATION_BIN_MS, CORRELATION_MAX_NEURONS, PopulationStatistics, Window, mean,
+};
 use crate::output::weights::WeightSeries;
-use crate::output::{RecordingWriter, stats};
+use crate::output::{RecordingWriter, recorder_stem};
+use crate::time::round_to_steps;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -68,6 +73,19 @@ pub enum RunError {
     /// The engine failed.
     #[error("{0}")]
     Engine(#[from] EngineError),
+    /// The warmup leaves no analysis window (a description changed after
+    /// validation; the validator rejects this).
+    #[error(
+        "{file}: run.warmup ({warmup_ms} ms) must be a finite time shorter than run.duration ({duration_ms} ms)"
+    )]
+    NoAnalysisWindow {
+        /// The description file.
+        file: String,
+        /// The warmup.
+        warmup_ms: f64,
+        /// The duration.
+        duration_ms: f64,
+    },
     /// Output could not be written.
     #[error("cannot write output to {path}: {source}")]
     Io {
@@ -78,19 +96,50 @@ pub enum RunError {
     },
 }
 
-/// Per-population results in `summary.json`.
+/// Per-population results in `summary.json`. The statistics cover the
+/// analysis window (after `warmup_ms`); see docs/analysis.md.
 #[derive(Debug, Clone, Serialize)]
 pub struct PopulationSummary {
     /// Model name.
     pub model: &'static str,
     /// Number of neurons.
     pub size: u32,
-    /// Spikes of all its neurons.
+    /// Spikes of all its neurons over the whole run, warmup included.
     pub spikes: u64,
-    /// Mean rate over all its neurons, Hz.
+    /// Mean rate over all its neurons in the analysis window, Hz (from the
+    /// engine's spike counters, recorded or not).
     pub rate_hz: f64,
-    /// Mean CV of ISI over its spike-recorded neurons with >= 3 spikes.
+    /// Neurons `rate_hz` is the mean of: all of them.
+    pub rate_neurons: u32,
+    /// Neurons with a spike recorder: the ones the distributions in
+    /// `statistics/` and the CV and correlation below come from.
+    pub spike_recorded_neurons: usize,
+    /// Mean CV of ISI over its spike-recorded neurons with >= 3 spikes in the window.
     pub cv_isi: Option<f64>,
+    /// Neurons `cv_isi` is the mean of.
+    pub cv_isi_neurons: usize,
+    /// Mean pairwise correlation coefficient of spike counts in bins of
+    /// `correlation_bin_ms` over up to `correlation_max_neurons` evenly
+    /// spaced spike-recorded neurons; pairs with a neuron that is silent in
+    /// the window are left out.
+    pub correlation: Option<f64>,
+    /// Neurons of the correlation subset that spiked (whose pairs count).
+    pub correlation_neurons: usize,
+    /// Pairs `correlation` is the mean of.
+    pub correlation_pairs: usize,
+}
+
+/// A spike recorder's files in `summary.json` (relative to the output directory).
+#[derive(Debug, Clone, Serialize)]
+pub struct SpikeRecording {
+    /// Population recorded.
+    pub population: String,
+    /// Local indices of the recorded neurons (uint32).
+    pub neurons: String,
+    /// Spike times, ms (float64).
+    pub spike_times: String,
+    /// Local index of each spike's neuron (uint32).
+    pub spike_senders: String,
 }
 
 /// Timings in `summary.json`.
@@ -123,6 +172,12 @@ pub struct Summary {
     pub parameters: BTreeMap<String, f64>,
     /// Simulated time, ms.
     pub duration_ms: f64,
+    /// Start of the analysis window, ms: statistics use the spikes after it.
+    pub warmup_ms: f64,
+    /// Width of the bins of the spike-count correlations, ms.
+    pub correlation_bin_ms: f64,
+    /// Most neurons per population in the correlations.
+    pub correlation_max_neurons: usize,
     /// Neurons.
     pub neurons: usize,
     /// Recurrent synapses.
@@ -131,6 +186,8 @@ pub struct Summary {
     pub populations: BTreeMap<String, PopulationSummary>,
     /// Timings.
     pub timings: Timings,
+    /// Spike recorders and their files (none when nothing is written to disk).
+    pub spike_recordings: Vec<SpikeRecording>,
     /// Files written (relative to the output directory).
     pub files: Vec<String>,
 }
@@ -148,6 +205,9 @@ pub struct RunOutput {
     pub network: Arc<Network>,
     /// Recorded weights, one series per `[[record_weights]]`.
     pub weights: Vec<WeightSeries>,
+    /// Statistics of every population with spike-recorded neurons, by name
+    /// (what `statistics/` holds).
+    pub statistics: BTreeMap<String, PopulationStatistics>,
 }
 
 impl RunOutput {
@@ -236,6 +296,16 @@ pub fn run_description(
     opts: &RunOptions,
     parse_s: f64,
 ) -> Result<RunOutput, RunError> {
+    let dt = desc.network.dt;
+    if !desc.run.warmup.is_finite()
+        || round_to_steps(desc.run.warmup, dt) >= round_to_steps(desc.run.duration, dt)
+    {
+        return Err(RunError::NoAnalysisWindow {
+            file: desc.source.clone(),
+            warmup_ms: desc.run.warmup,
+            duration_ms: desc.run.duration,
+        });
+    }
     let t_build = Instant::now();
     let net = Arc::new(build(desc)?);
     let build_s = t_build.elapsed().as_secs_f64();
@@ -251,12 +321,14 @@ pub fn run_description(
     };
     let t_sim = Instant::now();
     let mut kept = Chunk::default();
-    // Spike times per recorded neuron for the CV of ISI.
-    let mut trains: BTreeMap<u32, Vec<f64>> = BTreeMap::new();
-    let mut recorded_by_pop = vec![false; net.populations.len()];
-    for r in net.recorders.iter().filter(|r| r.spikes) {
-        recorded_by_pop[r.population] = true;
-    }
+    let window = Window {
+        start_step: round_to_steps(desc.run.warmup, net.dt),
+        end_step: net.steps,
+        dt: net.dt,
+    };
+    let mut trains = TrainCollector::new(&net, window);
+    // The engine's spike counters when the window opens.
+    let mut counts_at_warmup = (window.start_step == 0).then(|| vec![0; net.n_neurons]);
     let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let dir = opts.out_dir.as_deref();
     let mut weight_series = (0..net.weight_records.len())
@@ -275,11 +347,17 @@ pub fn run_description(
             .map(|w| (done / w.interval_steps + 1) * w.interval_steps)
             .min()
             .unwrap_or(u64::MAX);
+        // A chunk also ends where the analysis window opens, to read the counters there.
+        let next_stop = if done < window.start_step {
+            next_snapshot.min(window.start_step)
+        } else {
+            next_snapshot
+        };
         let n = opts
             .chunk_steps
             .max(1)
             .min(net.steps - done)
-            .min(next_snapshot - done);
+            .min(next_stop - done);
         let mut chunk = Chunk::default();
         let result = engine.advance(n, &mut chunk);
         // Whatever was simulated reaches the disk before an error is reported.
@@ -287,17 +365,15 @@ pub fn run_description(
             w.write(&chunk).map_err(io_err(dir))?;
         }
         result?;
-        for s in &chunk.spikes {
-            trains
-                .entry(s.neuron)
-                .or_default()
-                .push(s.stamp as f64 * net.dt);
-        }
+        trains.add(&chunk.spikes);
         if opts.keep_in_memory {
             kept.spikes.extend_from_slice(&chunk.spikes);
             kept.samples.extend(chunk.samples);
         }
         done += n;
+        if done == window.start_step {
+            counts_at_warmup = Some(engine.spike_counts());
+        }
         if weight_series
             .iter()
             .any(|w| w.interval_steps != u64::MAX && done % w.interval_steps == 0)
@@ -337,30 +413,59 @@ pub fn run_description(
     let simulate_s = t_sim.elapsed().as_secs_f64();
     let duration_ms = net.steps as f64 * net.dt;
     let counts = engine.spike_counts();
+    let counts_at_warmup = counts_at_warmup.expect("the loop stops at the warmup");
     let mut populations = BTreeMap::new();
+    let mut statistics = BTreeMap::new();
+    let mut statistics_files = Vec::new();
     for (pi, p) in net.populations.iter().enumerate() {
         let range = p.offset as usize..(p.offset + p.size) as usize;
-        let spikes: u64 = counts[range.clone()].iter().sum();
-        let cv_isi = if recorded_by_pop[pi] {
-            let per: Vec<Vec<f64>> = trains
-                .range(p.offset..p.offset + p.size)
-                .map(|(_, t)| t.clone())
-                .collect();
-            stats::mean_cv_isi(&per)
-        } else {
-            None
-        };
+        let stats = trains.statistics(pi);
+        let unrecorded = PopulationStatistics::default();
+        let s = stats.as_ref().unwrap_or(&unrecorded);
         populations.insert(
             p.name.clone(),
             PopulationSummary {
                 model: p.model.name(),
                 size: p.size,
-                spikes,
-                rate_hz: spikes as f64 / p.size as f64 / (duration_ms * 1e-3),
-                cv_isi,
+                spikes: counts[range.clone()].iter().sum(),
+                rate_hz: analysis::window_rate_hz(
+                    &counts_at_warmup[range.clone()],
+                    &counts[range],
+                    &window,
+                ),
+                rate_neurons: p.size,
+                spike_recorded_neurons: trains.recorded_neurons(pi),
+                cv_isi: mean(&s.cv_isi),
+                cv_isi_neurons: s.cv_isi.len(),
+                correlation: s.correlations.mean(),
+                correlation_neurons: s.correlations.neurons,
+                correlation_pairs: s.correlations.coefficients.len(),
             },
         );
+        if let Some(stats) = stats {
+            if let Some(dir) = dir {
+                let names = analysis::write_distributions(dir, &p.name, &stats)
+                    .map_err(io_err(&dir.join(analysis::STATISTICS_DIR)))?;
+                statistics_files.extend(names);
+            }
+            statistics.insert(p.name.clone(), stats);
+        }
     }
+    let spike_recordings = net
+        .recorders
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.spikes && writer.is_some())
+        .map(|(i, r)| {
+            let stem = recorder_stem(&net, i);
+            SpikeRecording {
+                population: net.populations[r.population].name.clone(),
+                neurons: format!("{stem}_neurons.npy"),
+                spike_times: format!("{stem}_spike_times.npy"),
+                spike_senders: format!("{stem}_spike_senders.npy"),
+            }
+        })
+        .collect();
     let mut files: Vec<String> = writer
         .as_ref()
         .map(|w| {
@@ -372,6 +477,7 @@ pub fn run_description(
         .unwrap_or_default();
     if writer.is_some() {
         files.extend(weight_series.iter().flat_map(|w| w.file_names()));
+        files.extend(statistics_files);
         files.push("summary.json".into());
     }
     let summary = Summary {
@@ -382,9 +488,13 @@ pub fn run_description(
         seed: net.seed,
         parameters: desc.parameters.iter().cloned().collect(),
         duration_ms,
+        warmup_ms: window.start_step as f64 * net.dt,
+        correlation_bin_ms: CORRELATION_BIN_MS,
+        correlation_max_neurons: CORRELATION_MAX_NEURONS,
         neurons: net.n_neurons,
         synapses: net.synapses.len(),
         populations,
+        spike_recordings,
         timings: Timings {
             parse_s,
             build_s,
@@ -405,5 +515,6 @@ pub fn run_description(
         samples: kept.samples,
         network: net,
         weights: weight_series,
+        statistics,
     })
 }

@@ -211,6 +211,47 @@ fn feedforward_poisson_circuit_is_identical_on_every_backend() {
     assert_eq!(gpu.spikes, cpu.spikes, "GPU and CPU engine differ");
 }
 
+/// The statistics of the analysis window on the GPU: the rate of every
+/// neuron, recorded or not, comes from the device's spike counters read
+/// where the window opens (a chunk ends there), and everything equals the
+/// CPU engine's, since the spikes do.
+#[test]
+fn window_statistics_equal_the_cpu_engine() {
+    if !gpu_available("window_statistics_equal_the_cpu_engine") {
+        return;
+    }
+    let _g = GPU.lock().unwrap_or_else(|e| e.into_inner());
+    let text = FEEDFORWARD
+        .replace(
+            "[[record]]\npopulation = \"In\"\n",
+            "[[record]]\npopulation = \"In\"\nneurons = [0, 5, 10, 15, 20]\n",
+        )
+        .replace("duration = 200.0", "duration = 200.0\nwarmup = 60.0");
+    assert!(text.contains("warmup") && text.contains("neurons = [0, 5"));
+    let desc = parse_str(&text, Format::Toml, "feedforward_window").unwrap();
+    let on = |backend| {
+        let opts = RunOptions {
+            backend,
+            threads: Some(2),
+            chunk_steps: 250,
+            ..Default::default()
+        };
+        run_description(&desc, &opts, 0.0).unwrap()
+    };
+    let (g, c) = (on(Backend::Gpu), on(Backend::Cpu));
+    assert_eq!(c.summary.populations["In"].spike_recorded_neurons, 5);
+    assert!(c.summary.populations["In"].rate_hz > 1.0);
+    for (name, pc) in &c.summary.populations {
+        let pg = &g.summary.populations[name];
+        assert_eq!(
+            (pg.spikes, pg.rate_hz, pg.cv_isi, pg.correlation),
+            (pc.spikes, pc.rate_hz, pc.cv_isi, pc.correlation),
+            "{name}"
+        );
+    }
+    assert_eq!(g.statistics, c.statistics);
+}
+
 /// A recurrent E/I network is chaotic: GPU and CPU agree in statistics,
 /// not spike by spike; two GPU runs agree spike by spike.
 #[test]

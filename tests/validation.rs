@@ -180,6 +180,67 @@ duration = 100.05
     );
 }
 
+#[test]
+fn warmup_is_checked() {
+    let case = |warmup: &str| {
+        format!(
+            "[network]\ndt = 0.1\n\n[populations.A]\nmodel = \"iaf_psc_exp\"\nsize = 10\n\n[run]\nduration = 100.0\nwarmup = {warmup}\n"
+        )
+    };
+    check(
+        &case("-1.0"),
+        &["10:10: run.warmup: must be a time >= 0 ms, got -1"],
+    );
+    check(
+        &case("10.05"),
+        &["10:10: run.warmup: 10.05 ms is not a multiple of dt = 0.1 ms"],
+    );
+    let d = check(
+        &case("100.0"),
+        &[
+            "10:10: run.warmup: 100 ms leaves nothing to analyse: it must be shorter than run.duration (100 ms)",
+        ],
+    );
+    help_contains(&d, 0, "after the warmup");
+    check(
+        &case("\"long\""),
+        &["10:10: run.warmup: expected a number, found a string"],
+    );
+    // Every problem of the table is reported at once.
+    let d = check(
+        "[populations.A]\nmodel = \"iaf_psc_exp\"\nsize = 10\n\n[run]\nduration = 0.0\nwarmup = -2.0\nwarmpu = 1.0\n",
+        &[
+            "6:12: run.duration: must be a positive time in ms, got 0",
+            "7:10: run.warmup: must be a time >= 0 ms, got -2",
+            "8:1: run.warmpu: unknown key `warmpu`",
+        ],
+    );
+    help_contains(&d, 2, "did you mean `warmup`?");
+}
+
+#[test]
+fn warmup_defaults_to_zero_and_is_read() {
+    let without = ok(r#"
+[populations.A]
+model = "iaf_psc_exp"
+size = 10
+
+[run]
+duration = 100.0
+"#);
+    assert_eq!((without.run.duration, without.run.warmup), (100.0, 0.0));
+    let with = ok(r#"
+[populations.A]
+model = "iaf_psc_exp"
+size = 10
+
+[run]
+duration = 100.0
+warmup = 99.9
+"#);
+    assert_eq!((with.run.duration, with.run.warmup), (100.0, 99.9));
+}
+
 // ---------------------------------------------------------------- populations
 
 #[test]

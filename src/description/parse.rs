@@ -535,7 +535,7 @@ pub(crate) fn read_description(
     let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let populations = read_populations(&raw, ck, &name_refs);
 
-    let run_duration = read_run(top, ck, dt);
+    let run = read_run(top, ck, dt);
 
     let mut stimuli = Vec::new();
     if let Some(e) = get(top, "stimuli") {
@@ -624,9 +624,7 @@ pub(crate) fn read_description(
         projections,
         records,
         weight_records,
-        run: RunSpec {
-            duration: run_duration?,
-        },
+        run: run?,
     })
 }
 
@@ -654,7 +652,7 @@ fn array_of_tables<'n>(ck: &mut Checker<'_>, node: &'n Node, path: &str) -> Vec<
     }
 }
 
-fn read_run(top: &[Entry], ck: &mut Checker<'_>, dt: f64) -> Option<f64> {
+fn read_run(top: &[Entry], ck: &mut Checker<'_>, dt: f64) -> Option<RunSpec> {
     let Some(e) = get(top, "run") else {
         ck.error(
             &(0..0),
@@ -664,8 +662,20 @@ fn read_run(top: &[Entry], ck: &mut Checker<'_>, dt: f64) -> Option<f64> {
         );
         return None;
     };
-    let t = ck.table(&e.value, "run", &["duration"])?;
-    let n = ck.required(t, &e.value, "run", "duration")?;
+    let t = ck.table(&e.value, "run", &["duration", "warmup"])?;
+    let duration = read_run_duration(t, &e.value, ck, dt);
+    let warmup = match get(t, "warmup") {
+        Some(w) => read_run_warmup(&w.value, ck, dt, duration),
+        None => Some(0.0),
+    };
+    Some(RunSpec {
+        duration: duration?,
+        warmup: warmup?,
+    })
+}
+
+fn read_run_duration(t: &[Entry], run: &Node, ck: &mut Checker<'_>, dt: f64) -> Option<f64> {
+    let n = ck.required(t, run, "run", "duration")?;
     let v = ck.number(n, "run.duration")?;
     if !(v > 0.0 && v.is_finite()) {
         ck.error(
@@ -682,6 +692,42 @@ fn read_run(top: &[Entry], ck: &mut Checker<'_>, dt: f64) -> Option<f64> {
             "run.duration",
             format!("{v} ms is not a multiple of dt = {dt} ms"),
             None,
+        );
+        return None;
+    }
+    Some(v)
+}
+
+/// The start of the analysis window: statistics leave out the spikes of the
+/// first `warmup` ms, so it must leave part of the run to analyse.
+fn read_run_warmup(n: &Node, ck: &mut Checker<'_>, dt: f64, duration: Option<f64>) -> Option<f64> {
+    let v = ck.number(n, "run.warmup")?;
+    if !(v >= 0.0 && v.is_finite()) {
+        ck.error(
+            &n.span,
+            "run.warmup",
+            format!("must be a time >= 0 ms, got {v}"),
+            None,
+        );
+        return None;
+    }
+    if !is_on_grid(v, dt) {
+        ck.error(
+            &n.span,
+            "run.warmup",
+            format!("{v} ms is not a multiple of dt = {dt} ms"),
+            None,
+        );
+        return None;
+    }
+    if let Some(d) = duration.filter(|&d| v >= d) {
+        ck.error(
+            &n.span,
+            "run.warmup",
+            format!(
+                "{v} ms leaves nothing to analyse: it must be shorter than run.duration ({d} ms)"
+            ),
+            Some("statistics use the spikes after the warmup, up to the end of the run".into()),
         );
         return None;
     }

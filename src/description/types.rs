@@ -295,4 +295,7 @@ pub struct RecordSpec {
 pub struct RunSpec {
     /// Simulated time in ms.
     pub duration: f64,
+    /// Start of the analysis window in ms: statistics use only the spikes
+    /// after it (the network is simulated and recorded from 0 all the same).
+    pub warmup: f64,
 }

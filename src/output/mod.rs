@@ -1,6 +1,10 @@
 //! Outputs of a run: streamed `.npy` recordings and `summary.json`.
 
+pub mod analysis;
+pub mod compare;
 pub mod npy;
+pub mod plot;
+pub mod run_dir;
 pub mod stats;
 pub mod weights;
 
