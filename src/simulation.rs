@@ -183,24 +183,13 @@ pub fn run_file(path: &Path, opts: &RunOptions) -> Result<RunOutput, RunError> {
 pub fn make_engine(net: Arc<Network>, opts: &RunOptions) -> Result<Box<dyn Engine>, RunError> {
     match opts.backend {
         Backend::Cpu => Ok(Box::new(CpuEngine::new(net, opts.threads)?)),
-        Backend::Gpu => {
-            if net.has_dopamine() {
-                return Err(EngineError::Backend(
-                    "stdp_dopamine synapses are not implemented by the GPU kernels yet; use --backend cpu".into(),
-                )
-                .into());
-            }
-            Ok(Box::new(GpuEngine::new(net)?))
-        }
+        Backend::Gpu => Ok(Box::new(GpuEngine::new(net)?)),
         Backend::Auto => {
             let hardware = crate::engine::gpu::best_adapter()
                 .map(|a| a.get_info())
                 .ok()
                 .filter(|i| i.device_type != wgpu::DeviceType::Cpu);
             let reason = match hardware {
-                Some(_) if net.has_dopamine() => {
-                    "stdp_dopamine synapses run on the CPU engine only".to_string()
-                }
                 Some(info) => match GpuEngine::new(Arc::clone(&net)) {
                     Ok(engine) => return Ok(Box::new(engine)),
                     Err(e) => format!("GPU `{}` cannot run this network ({e})", info.name),

@@ -76,6 +76,19 @@ pub fn assert_spikes_match(name: &str, reference: &Value, out: &RunOutput) {
 /// Compares every recorded weight snapshot with NEST's; returns the largest
 /// relative difference and panics beyond `tolerance`.
 pub fn assert_weights_match(name: &str, reference: &Value, out: &RunOutput, tolerance: f64) -> f64 {
+    assert_weights_within(name, reference, out, |_| 1e-3, tolerance).0
+}
+
+/// As [`assert_weights_match`], the difference relative to the larger of
+/// NEST's weight and `floor(projection)`; returns the largest difference and
+/// the number of weights compared.
+pub fn assert_weights_within(
+    name: &str,
+    reference: &Value,
+    out: &RunOutput,
+    floor: impl Fn(usize) -> f64,
+    tolerance: f64,
+) -> (f64, usize) {
     let mut worst = 0.0f64;
     let mut compared = 0;
     for (proj, series) in reference["weights"].as_object().unwrap() {
@@ -120,7 +133,7 @@ pub fn assert_weights_match(name: &str, reference: &Value, out: &RunOutput, tole
                 .unwrap_or_else(|| panic!("{name}: no snapshot at {t} ms"));
             for (i, (a, b)) in mine.iter().zip(row.as_array().unwrap()).enumerate() {
                 let b = b.as_f64().unwrap();
-                let rel = (a - b).abs() / b.abs().max(1e-3);
+                let rel = (a - b).abs() / b.abs().max(floor(proj));
                 worst = worst.max(rel);
                 assert!(
                     rel <= tolerance,
@@ -133,5 +146,5 @@ pub fn assert_weights_match(name: &str, reference: &Value, out: &RunOutput, tole
         }
     }
     assert!(compared > 0, "{name}: no weights compared");
-    worst
+    (worst, compared)
 }
