@@ -37,7 +37,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
             // The list of the update period this slice's end starts (or continues).
             let list = dopa_list(r, (last / r.trigger_every + 1u) % 2u);
             let q = plastic[j].x;
-            var s = dopa_load(q, syn.weight);
+            var s = dopa_load(q);
             for (var wd = 0u; wd < su.dopa_words; wd++) {
                 var bits = dopamine[mask + wd];
                 while (bits != 0u) {
@@ -48,7 +48,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
                     deliver_to_slot(syn.dst, (stamp - 1u + delay) % su.ring_len, w);
                 }
             }
-            dopa_store(q, j, s);
+            dopa_store(r, q, j, s);
         }
     }
 }

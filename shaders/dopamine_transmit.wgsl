@@ -7,6 +7,7 @@
 // update). A full list flags the projection in counters[6]. Twin:
 // src/engine/twin/dopamine_transmit.rs.
 // #include "shared/bindings.wgsl"
+// #include "shared/fixed.wgsl"
 // #include "shared/stdp.wgsl"
 // #include "shared/dopamine.wgsl"
 

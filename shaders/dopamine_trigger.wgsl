@@ -5,6 +5,7 @@
 // dopamine_transmit (which starts the next period's list in the other half).
 // Twin: src/engine/twin/dopamine_trigger.rs.
 // #include "shared/bindings.wgsl"
+// #include "shared/fixed.wgsl"
 // #include "shared/stdp.wgsl"
 // #include "shared/dopamine.wgsl"
 
@@ -21,7 +22,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (stamp % r.trigger_every != 0u) {
         return;
     }
-    var s = dopa_load(q, syn.weight);
+    var s = dopa_load(q);
     dopa_trigger(r, &s, dopa_list(r, (stamp / r.trigger_every) % 2u), syn.dst, syn.delay & 0xffffu, stamp);
-    dopa_store(q, j, s);
+    dopa_store(r, q, j, s);
 }

@@ -135,8 +135,13 @@ struct DopaRule {
     taus_dt: f32,        // (1/tau_c + 1/tau_n) dt
     inv_taus: f32,       // 1 / (1/tau_c + 1/tau_n), ms
     b_tau_c: f32,        // b tau_c, ms
-    wmin: f32,
-    wmax: f32,
+    w_scale: f32,        // 2^(F - 32): weight change -> to_fixed argument (F fractional bits)
+    w_unscale: f32,      // 2^(32 - F)
+    dw_limit: f32,       // weight changes are clamped to +-dw_limit (no effect after clipping)
+    wmin_lo: u32,        // Wmin in the fixed point
+    wmin_hi: u32,
+    wmax_lo: u32,        // Wmax in the fixed point
+    wmax_hi: u32,
     enabled: u32,        // 0: weights frozen, traces keep running
     trigger_every: u32,  // steps between updates: deliver_interval * min_delay
     da_first: u32,       // dopamine neurons: [da_first, da_end)
@@ -146,14 +151,20 @@ struct DopaRule {
     capacity: u32,       // entries per spike-list half
 }
 
-// Mirrors layout::DopaSynapse: the state of one dopamine synapse.
+// Mirrors layout::DopaSynapse: the state of one dopamine synapse. Each trace
+// holds its value at the stamp of its last jump and decays lazily from there.
 struct DopaSynapse {
     syn: u32,            // its index in the chunk's synapses
     last_update: u32,    // stamp
     idx: u32,            // position in the volume transmitter's spike list
+    t_kplus: u32,        // stamp of kplus
+    t_c: u32,            // stamp of c
+    t_n: u32,            // stamp of n
     kplus: f32,
     c: f32,
     n: f32,
+    w_lo: u32,           // the weight in 64-bit fixed point (F fractional bits)
+    w_hi: u32,
 }
 
 // Mirrors layout::HistoryEntry: a postsynaptic spike and the trace K- just after it.

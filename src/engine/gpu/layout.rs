@@ -317,10 +317,23 @@ pub struct DopaRule {
     pub inv_taus: f32,
     /// b tau_c (ms).
     pub b_tau_c: f32,
-    /// Smallest weight.
-    pub wmin: f32,
-    /// Largest weight.
-    pub wmax: f32,
+    /// 2^(F - 32): a weight change times this is what `to_fixed` turns
+    /// into the weight's fixed point (F fractional bits, see [`DopaSynapse`]).
+    pub w_scale: f32,
+    /// 2^(32 - F): the fixed point's high word back to weight units.
+    pub w_unscale: f32,
+    /// Weight changes are clamped to +-this (twice the largest |Wmin|,
+    /// |Wmax|, rounded up to a power of two) before the fixed point, so that
+    /// it cannot overflow; the clipped result is the same.
+    pub dw_limit: f32,
+    /// Wmin in the fixed point, low word.
+    pub wmin_lo: u32,
+    /// Wmin in the fixed point, high word (two's complement).
+    pub wmin_hi: u32,
+    /// Wmax in the fixed point, low word.
+    pub wmax_lo: u32,
+    /// Wmax in the fixed point, high word.
+    pub wmax_hi: u32,
     /// 0 while switched off: weights frozen, traces keep running.
     pub enabled: u32,
     /// Steps between the volume transmitter's updates: deliver_interval *
@@ -365,12 +378,35 @@ pub struct DopaSynapse {
     pub last_update: u32,
     /// Position in its volume transmitter's spike list.
     pub idx: u32,
-    /// Presynaptic trace K+ at the last update.
+    /// Stamp at which `kplus` holds the presynaptic trace K+ (its last
+    /// presynaptic spike): the traces decay lazily, from the stamp of their
+    /// last jump, so that no rounding of a decay factor compounds at every
+    /// update.
+    pub t_kplus: u32,
+    /// Stamp at which `c` holds the eligibility trace (its last jump).
+    pub t_c: u32,
+    /// Stamp at which `n` holds the dopamine concentration (the last
+    /// dopamine spike the synapse has seen).
+    pub t_n: u32,
+    /// K+ at `t_kplus`.
     pub kplus: f32,
-    /// Eligibility trace c at the last update.
+    /// c at `t_c`.
     pub c: f32,
-    /// Dopamine concentration n as the synapse last saw it.
+    /// n at `t_n`.
     pub n: f32,
+    /// The weight in 64-bit fixed point with F fractional bits (F per
+    /// projection, from its largest |Wmin|, |Wmax|), low word; the kernels
+    /// add each closed-form piece to it exactly (integer addition), so that
+    /// thousands of small changes do not each lose f32's rounding.
+    /// `Synapse::weight` is its f32 value, which spikes deliver.
+    pub w_lo: u32,
+    /// High word (two's complement).
+    pub w_hi: u32,
+}
+
+/// A dopamine synapse's weight from its fixed point, in f64 (exact to 53 bits).
+pub fn dopa_weight(r: &DopaRule, st: &DopaSynapse) -> f64 {
+    (st.w_hi as i32 as f64 + st.w_lo as f64 * 2f64.powi(-32)) * r.w_unscale as f64
 }
 
 /// Bytes of one dopamine synapse's state.
@@ -842,13 +878,16 @@ impl DeviceNetwork {
     /// times within one delay (then the earliest of those changes shows
     /// early; see docs/gpu.md). A dopamine synapse shows its working weight,
     /// as on the CPU engine (NEST changes it at its updates, not at spike
-    /// arrival). Static synapses keep the description's (f64) weights.
+    /// arrival), with its compensation term: `dopa` holds the dopamine
+    /// synapse states of every chunk, concatenated. Static synapses keep the
+    /// description's (f64) weights.
     pub fn visible_weights(
         &self,
         net: &Network,
         synapses: &[Synapse],
         plastic: &[PlasticState],
         pre_state: &[[u32; 2]],
+        dopa: &[DopaSynapse],
         now: u64,
     ) -> Vec<f64> {
         let syn = &net.synapses;
@@ -862,7 +901,7 @@ impl DeviceNetwork {
             for k in syn.row_start[src] as usize..syn.row_start[src + 1] as usize {
                 let s = &synapses[k];
                 if self.is_dopamine(s) {
-                    out[k] = s.weight as f64;
+                    // Below, with its state.
                 } else if s.rule().is_some() {
                     let d = s.delay_steps() as u64;
                     let arrived = |stamp: u64| stamp == 0 || stamp + d <= now;
@@ -875,6 +914,17 @@ impl DeviceNetwork {
                     } as f64;
                 }
             }
+        }
+        let (mut base, mut q) = (0usize, 0usize);
+        for (c, states) in self.synapse_chunks.iter().zip(&self.dopamine.synapses) {
+            for st in &dopa[q..q + states.len()] {
+                let k = base + st.syn as usize;
+                let r = &self.dopamine.rules
+                    [self.stdp_rules[synapses[k].rule().expect("plastic")].dopamine as usize - 1];
+                out[k] = dopa_weight(r, st);
+            }
+            base += c.synapses.len();
+            q += states.len();
         }
         out
     }
@@ -1073,6 +1123,23 @@ fn dopamine_layout(
         let trigger_every = (d.deliver_interval as u64 * net.min_delay).min(u32::MAX as u64) as u32;
         let da = &net.populations[d.source];
         let taus = (d.tau_c + d.tau_n) / (d.tau_c * d.tau_n);
+        // The weights' fixed point: |w| < 2^e_w, and w - dw (dw clamped to
+        // 2^(e_w + 1)) < 2^(e_w + 2) must fit 63 bits: F = 61 - e_w.
+        let largest = d.wmin.abs().max(d.wmax.abs()) as f32;
+        if !largest.is_finite() || largest >= 2f32.powi(120) {
+            return Err(LayoutError::Unsupported(format!(
+                "projection {i}: Wmin and Wmax must lie within +-2^120 on the GPU; use --backend cpu"
+            )));
+        }
+        let e_w = if largest > 0.0 {
+            (largest.log2().floor() as i32 + 1).max(-90)
+        } else {
+            -90
+        };
+        let frac_bits = 61 - e_w;
+        let fixed =
+            |w: f64| crate::engine::twin::fixed::to_fixed(w as f32 * 2f32.powi(frac_bits - 32));
+        let (wmin, wmax) = (fixed(d.wmin), fixed(d.wmax));
         let rule = DopaRule {
             a_plus: d.a_plus as f32,
             a_minus: d.a_minus as f32,
@@ -1083,8 +1150,13 @@ fn dopamine_layout(
             taus_dt: (taus * dt) as f32,
             inv_taus: (1.0 / taus) as f32,
             b_tau_c: (d.b * d.tau_c) as f32,
-            wmin: d.wmin as f32,
-            wmax: d.wmax as f32,
+            w_scale: 2f32.powi(frac_bits - 32),
+            w_unscale: 2f32.powi(32 - frac_bits),
+            dw_limit: 2f32.powi(e_w + 1),
+            wmin_lo: wmin.0,
+            wmin_hi: wmin.1,
+            wmax_lo: wmax.0,
+            wmax_hi: wmax.1,
             enabled: 1,
             trigger_every,
             da_first: da.offset,
@@ -1113,9 +1185,15 @@ fn dopamine_layout(
                 .iter()
                 .enumerate()
                 .filter(|(_, s)| s.rule().is_some_and(|r| stdp_rules[r].dopamine != 0))
-                .map(|(j, _)| DopaSynapse {
-                    syn: j as u32,
-                    ..Default::default()
+                .map(|(j, s)| {
+                    let r = &rules[stdp_rules[s.rule().expect("plastic")].dopamine as usize - 1];
+                    let (w_lo, w_hi) = crate::engine::twin::fixed::to_fixed(s.weight * r.w_scale);
+                    DopaSynapse {
+                        syn: j as u32,
+                        w_lo,
+                        w_hi,
+                        ..Default::default()
+                    }
                 })
                 .collect()
         })
@@ -1255,13 +1333,13 @@ mod tests {
             &module,
             "DopaRule",
             size_of::<DopaRule>(),
-            fields!(DopaRule: a_plus, a_minus, dt_tau_plus, dt_tau_c, dt_tau_n, inv_tau_n, taus_dt, inv_taus, b_tau_c, wmin, wmax, enabled, trigger_every, da_first, da_end, delay, base, capacity),
+            fields!(DopaRule: a_plus, a_minus, dt_tau_plus, dt_tau_c, dt_tau_n, inv_tau_n, taus_dt, inv_taus, b_tau_c, w_scale, w_unscale, dw_limit, wmin_lo, wmin_hi, wmax_lo, wmax_hi, enabled, trigger_every, da_first, da_end, delay, base, capacity),
         );
         check(
             &module,
             "DopaSynapse",
             size_of::<DopaSynapse>(),
-            fields!(DopaSynapse: syn, last_update, idx, kplus, c, n),
+            fields!(DopaSynapse: syn, last_update, idx, t_kplus, t_c, t_n, kplus, c, n, w_lo, w_hi),
         );
         check(
             &module,

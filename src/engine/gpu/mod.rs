@@ -881,16 +881,21 @@ impl GpuEngine {
 
     /// Reads the device's dopamine buffers back (for comparison with the twin).
     pub fn read_dopamine(&self) -> Result<DopamineSnapshot, EngineError> {
+        let words = bytemuck::pod_collect_to_vec(
+            &self.read_back(&self.buffers.dopamine, self.dn.dopamine.total_words * 4)?,
+        );
+        Ok((self.read_dopa_states()?, words))
+    }
+
+    /// The dopamine synapse states of every chunk, concatenated.
+    fn read_dopa_states(&self) -> Result<Vec<DopaSynapse>, EngineError> {
         let mut states = Vec::new();
         for c in &self.chunk_buffers {
             states.extend(bytemuck::pod_collect_to_vec::<u8, DopaSynapse>(
                 &self.read_back(&c.dopa_syn, c.dopa_len * DOPA_SYNAPSE_BYTES)?,
             ));
         }
-        let words = bytemuck::pod_collect_to_vec(
-            &self.read_back(&self.buffers.dopamine, self.dn.dopamine.total_words * 4)?,
-        );
-        Ok((states, words))
+        Ok(states)
     }
 
     /// Number of synapse storage buffers in use.
@@ -942,9 +947,14 @@ impl Engine for GpuEngine {
             return Ok(self.net.synapses.weight.clone());
         }
         let (synapses, plastic, stamps) = self.read_synapse_state()?;
+        let dopa = if self.dn.dopamine.rules.is_empty() {
+            Vec::new()
+        } else {
+            self.read_dopa_states()?
+        };
         Ok(self
             .dn
-            .visible_weights(&self.net, &synapses, &plastic, &stamps, self.step))
+            .visible_weights(&self.net, &synapses, &plastic, &stamps, &dopa, self.step))
     }
 
     fn set_plasticity(&mut self, projection: usize, enabled: bool) -> Result<(), EngineError> {

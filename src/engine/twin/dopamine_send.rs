@@ -31,7 +31,7 @@ pub fn dopamine_send(dn: &DeviceNetwork, ds: &mut DeviceState, su: &StepUniform,
             let delay = syn.delay & 0xffff;
             let list = dopa_list(&r, (last / r.trigger_every + 1) % 2);
             let q = ds.plastic[chunk][j as usize][0].to_bits();
-            let mut s = dopa_load(ds, chunk, q, syn.weight);
+            let mut s = dopa_load(ds, chunk, q);
             for wd in 0..su.dopa_words {
                 let mut bits = ds.dopamine[(mask + wd) as usize];
                 while bits != 0 {
@@ -42,7 +42,7 @@ pub fn dopamine_send(dn: &DeviceNetwork, ds: &mut DeviceState, su: &StepUniform,
                     deliver_to_slot(&mut ds.ring, su, syn.target, slot, w);
                 }
             }
-            dopa_store(ds, chunk, q, j, &s);
+            dopa_store(ds, &r, chunk, q, j, &s);
         }
     }
 }

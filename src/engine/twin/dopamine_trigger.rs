@@ -16,7 +16,7 @@ pub fn dopamine_trigger(dn: &DeviceNetwork, ds: &mut DeviceState, su: &StepUnifo
         if !stamp.is_multiple_of(r.trigger_every) {
             continue;
         }
-        let mut s = dopa_load(ds, chunk, q, syn.weight);
+        let mut s = dopa_load(ds, chunk, q);
         let list = dopa_list(&r, (stamp / r.trigger_every) % 2);
         dopa_trigger(
             dn,
@@ -28,6 +28,6 @@ pub fn dopamine_trigger(dn: &DeviceNetwork, ds: &mut DeviceState, su: &StepUnifo
             syn.delay & 0xffff,
             stamp,
         );
-        dopa_store(ds, chunk, q, j, &s);
+        dopa_store(ds, &r, chunk, q, j, &s);
     }
 }

@@ -121,7 +121,8 @@ impl DeviceState {
         }
         let synapses: Vec<Synapse> = self.synapses.concat();
         let plastic: Vec<PlasticState> = self.plastic.concat();
-        dn.visible_weights(net, &synapses, &plastic, &self.pre_state, now)
+        let dopa: Vec<DopaSynapse> = self.dopa_syn.concat();
+        dn.visible_weights(net, &synapses, &plastic, &self.pre_state, &dopa, now)
     }
 }
 
