@@ -191,8 +191,8 @@ fn dopa_facilitate(
     until: u32,
 ) -> u32 {
     let lu = s.lu;
-    let lo = if lu > delay { lu - delay } else { 0 };
-    let hi = if until > delay { until - delay } else { 0 };
+    let lo = lu.saturating_sub(delay);
+    let hi = until.saturating_sub(delay);
     let h = &ds.post_history;
     let end = history_after(h, post.row, post.first, post.count, hi);
     let start = history_after(h, post.row, post.first, end, lo);
@@ -245,7 +245,7 @@ pub fn dopa_send(
     let post = dopa_post(dn, ds, dst);
     let t0 = dopa_facilitate(r, s, ds, list, dst, post, delay, stamp);
     dopa_process(r, s, &ds.dopamine, list, t0, stamp);
-    let t = if stamp > delay { stamp - delay } else { 0 };
+    let t = stamp.saturating_sub(delay);
     s.c = s.c_at(r, stamp) - r.a_minus * dopa_kminus(ds, post, dst, t);
     s.tc = stamp;
     s.kplus = s.kplus_at(r, stamp) + 1.0;
