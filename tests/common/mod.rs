@@ -39,7 +39,16 @@ pub fn case_names(dir: &str) -> Vec<String> {
 /// Asserts that every population's spikes in `reference["spikes"]` equal
 /// the run's, as (stamp, local neuron) pairs.
 pub fn assert_spikes_match(name: &str, reference: &Value, out: &RunOutput) {
-    let net = &out.network;
+    assert_spike_list_matches(name, reference, &out.network, &out.spikes);
+}
+
+/// As [`assert_spikes_match`], for spikes an engine returned.
+pub fn assert_spike_list_matches(
+    name: &str,
+    reference: &Value,
+    net: &renshaw::build::Network,
+    spikes_got: &[renshaw::engine::Spike],
+) {
     for (pop_name, spikes) in reference["spikes"].as_object().unwrap() {
         let pop = net
             .populations
@@ -58,8 +67,7 @@ pub fn assert_spikes_match(name: &str, reference: &Value, out: &RunOutput) {
                 )
             })
             .collect();
-        let mut got: Vec<(u64, u32)> = out
-            .spikes
+        let mut got: Vec<(u64, u32)> = spikes_got
             .iter()
             .filter(|s| s.neuron >= pop.offset && s.neuron < pop.offset + pop.size)
             .map(|s| (s.stamp, s.neuron - pop.offset))

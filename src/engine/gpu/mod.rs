@@ -253,11 +253,19 @@ impl GpuEngine {
         let adapter = best_adapter()?;
         let info = adapter.get_info();
         let limits = adapter.limits();
-        let per_binding = limits.max_storage_buffer_binding_size / SYNAPSE_BYTES;
+        // A chunk's largest per-synapse buffer must fit one binding: with
+        // dopamine synapses, their state (which all of a chunk's synapses
+        // could be).
+        let per_synapse = if net.has_dopamine() {
+            SYNAPSE_BYTES.max(DOPA_SYNAPSE_BYTES)
+        } else {
+            SYNAPSE_BYTES
+        };
+        let per_binding = limits.max_storage_buffer_binding_size / per_synapse;
         let cap = max_chunk_synapses
             .unwrap_or(per_binding)
             .min(per_binding)
-            .min(limits.max_buffer_size / SYNAPSE_BYTES);
+            .min(limits.max_buffer_size / per_synapse);
         let dn = DeviceNetwork::new(&net, cap).map_err(|e| EngineError::Backend(e.to_string()))?;
 
         // Every buffer must fit a binding; refuse before allocating anything.
