@@ -878,7 +878,7 @@ impl DeviceNetwork {
     /// times within one delay (then the earliest of those changes shows
     /// early; see docs/gpu.md). A dopamine synapse shows its working weight,
     /// as on the CPU engine (NEST changes it at its updates, not at spike
-    /// arrival), with its compensation term: `dopa` holds the dopamine
+    /// arrival), from its fixed point, in f64: `dopa` holds the dopamine
     /// synapse states of every chunk, concatenated. Static synapses keep the
     /// description's (f64) weights.
     pub fn visible_weights(
