@@ -2,7 +2,9 @@
 // workgroup takes spikes in turn, its threads stride over the row. A plastic
 // synapse is updated first (shared/stdp.wgsl) and delivers its new weight;
 // each synapse is in one row, and a row is walked once a step, so no two
-// threads touch a synapse's state. Twin: src/engine/twin/deliver.rs.
+// threads touch a synapse's state. Dopamine synapses are skipped: their
+// spikes go out at the next slice start (dopamine_send.wgsl). Twin:
+// src/engine/twin/deliver.rs.
 // #include "shared/bindings.wgsl"
 // #include "shared/fixed.wgsl"
 // #include "shared/stdp.wgsl"
@@ -20,7 +22,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
             let rule = syn.delay >> 16u;
             var w = syn.weight;
             if (rule != 0u) {
-                w = stdp_on_pre_spike(j, src, syn.dst, delay, stdp_rules[rule - 1u], syn.weight);
+                let r = stdp_rules[rule - 1u];
+                if (r.dopamine != 0u) {
+                    continue;
+                }
+                w = stdp_on_pre_spike(j, src, syn.dst, delay, r, syn.weight);
             }
             deliver(syn.dst, delay, w);
         }

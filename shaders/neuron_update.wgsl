@@ -122,6 +122,27 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     state[i] = s;
     refractory[i] = r;
+    if (su.n_dopa != 0u && p.dopa_row != NO_HISTORY) {
+        // A source of dopamine synapses: its spikes of the slice, a bit per
+        // step, and (at its first one) its place in the slice's sender list.
+        let mask = 2u * su.dopa_sources + (p.dopa_row + i - p.first_neuron) * su.dopa_words;
+        var fresh = true;
+        for (var wd = 0u; wd < su.dopa_words; wd++) {
+            if (su.dopa_slice_step == 0u) {
+                dopamine[mask + wd] = 0u;
+            } else if (dopamine[mask + wd] != 0u) {
+                fresh = false;
+            }
+        }
+        if (spiked) {
+            let wd = mask + su.dopa_slice_step / 32u;
+            dopamine[wd] = dopamine[wd] | (1u << (su.dopa_slice_step % 32u));
+            if (fresh) {
+                let k = atomicAdd(&counters[4u + su.dopa_fill], 1u);
+                dopamine[su.dopa_fill * su.dopa_sources + k] = i;
+            }
+        }
+    }
     if (spiked) {
         let k = atomicAdd(&counters[su.parity], 1u);
         spike_list[su.parity * su.n_neurons + k] = i;

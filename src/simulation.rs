@@ -261,9 +261,6 @@ pub fn make_engine(net: Arc<Network>, opts: &RunOptions) -> Result<Box<dyn Engin
                 .ok()
                 .filter(|i| i.device_type != wgpu::DeviceType::Cpu);
             let reason = match hardware {
-                Some(_) if net.has_dopamine() => {
-                    "stdp_dopamine synapses run on the CPU engine only".to_string()
-                }
                 Some(info) => match GpuEngine::new(Arc::clone(&net)) {
                     Ok(engine) => return Ok(Box::new(engine)),
                     Err(e) => format!("GPU `{}` cannot run this network ({e})", info.name),
@@ -280,13 +277,6 @@ pub fn make_engine(net: Arc<Network>, opts: &RunOptions) -> Result<Box<dyn Engin
 
 /// The GPU engine on the best adapter, or why the network cannot run there.
 pub fn gpu_engine(net: Arc<Network>) -> Result<GpuEngine, RunError> {
-    if net.has_dopamine() {
-        return Err(EngineError::Backend(
-            "stdp_dopamine synapses are not implemented by the GPU kernels yet; use --backend cpu"
-                .into(),
-        )
-        .into());
-    }
     Ok(GpuEngine::new(net)?)
 }
 

@@ -27,7 +27,7 @@ struct PopParams {
     inv_tau_in: f32,
     dt: f32,
     dt_tau_minus: f32,   // dt / tau_minus: decay of the postsynaptic STDP trace per step
-    _pad3: f32,
+    dopa_row: u32,       // row of the first neuron among dopamine senders, NO_HISTORY if none
 }
 
 // Mirrors layout::StepUniform; one per step of a chunk, at a dynamic offset.
@@ -56,6 +56,14 @@ struct StepUniform {
     plastic: u32,        // 1 when some synapse is plastic: pre_state and post_history are kept
     n_traces: u32,       // presynaptic traces per neuron (one per distinct tau_plus)
     trace_row: u32,      // row of the first trace in stdp_rules (only dt_tau_plus set)
+    n_dopa: u32,         // stdp_dopamine projections (0: none; the fields below unused)
+    dopa_sources: u32,   // neurons with outgoing dopamine synapses (half of the sender list)
+    dopa_words: u32,     // words of a slice spike mask
+    dopa_min_delay: u32, // NEST's min_delay in steps: a slice
+    dopa_slice_step: u32, // step mod min_delay: this step's mask bit (0: masks cleared first)
+    dopa_fill: u32,      // sender-list half this step's spikes join
+    dopa_send: u32,      // 1: the last slice's presynaptic spikes are sent at this step's start
+    dopa_trigger: u32,   // 1: some volume transmitter updates its synapses at this step's end
 }
 
 // Mirrors layout::PoissonEntry: one (stimulus, target) pair.
@@ -112,6 +120,51 @@ struct StdpRule {
     nearest: u32,        // 1 stdp_nn_symm, 0 stdp (all-to-all)
     enabled: u32,        // 0: weights frozen, traces keep running
     trace: u32,          // which presynaptic trace (K+) of the source the rule reads
+    dopamine: u32,       // stdp_dopamine: 1 + row in dopa_rules (other fields unused); 0: pair STDP
+}
+
+// Mirrors layout::DopaRule: one stdp_dopamine projection and its volume
+// transmitter; times in steps.
+struct DopaRule {
+    a_plus: f32,
+    a_minus: f32,
+    dt_tau_plus: f32,
+    dt_tau_c: f32,
+    dt_tau_n: f32,
+    inv_tau_n: f32,      // 1 / tau_n (per ms): n's jump per dopamine spike
+    taus_dt: f32,        // (1/tau_c + 1/tau_n) dt
+    inv_taus: f32,       // 1 / (1/tau_c + 1/tau_n), ms
+    b_tau_c: f32,        // b tau_c, ms
+    w_scale: f32,        // 2^(F - 32): weight change -> to_fixed argument (F fractional bits)
+    w_unscale: f32,      // 2^(32 - F)
+    dw_limit: f32,       // weight changes are clamped to +-dw_limit (no effect after clipping)
+    wmin_lo: u32,        // Wmin in the fixed point
+    wmin_hi: u32,
+    wmax_lo: u32,        // Wmax in the fixed point
+    wmax_hi: u32,
+    enabled: u32,        // 0: weights frozen, traces keep running
+    trigger_every: u32,  // steps between updates: deliver_interval * min_delay
+    da_first: u32,       // dopamine neurons: [da_first, da_end)
+    da_end: u32,
+    delay: u32,          // dopamine delay, steps
+    base: u32,           // this projection's region in `dopamine`
+    capacity: u32,       // entries per spike-list half
+}
+
+// Mirrors layout::DopaSynapse: the state of one dopamine synapse. Each trace
+// holds its value at the stamp of its last jump and decays lazily from there.
+struct DopaSynapse {
+    syn: u32,            // its index in the chunk's synapses
+    last_update: u32,    // stamp
+    idx: u32,            // position in the volume transmitter's spike list
+    t_kplus: u32,        // stamp of kplus
+    t_c: u32,            // stamp of c
+    t_n: u32,            // stamp of n
+    kplus: f32,
+    c: f32,
+    n: f32,
+    w_lo: u32,           // the weight in 64-bit fixed point (F fractional bits)
+    w_hi: u32,
 }
 
 // Mirrors layout::HistoryEntry: a postsynaptic spike and the trace K- just after it.
@@ -132,7 +185,9 @@ struct HistoryEntry {
 // Spiking neurons of the step, two halves by step parity.
 @group(0) @binding(6) var<storage, read_write> spike_list: array<u32>;
 // [0], [1]: spike counts of the two halves; [2]: recorded spikes in this chunk;
-// [3]: lowest neuron whose STDP spike history was too short (0xffffffff: none).
+// [3]: lowest neuron whose STDP spike history was too short (0xffffffff: none);
+// [4], [5]: lengths of the two halves of the dopamine sender list; [6]: lowest
+// dopamine rule row whose spike list overflowed (0xffffffff: none).
 @group(0) @binding(7) var<storage, read_write> counters: array<atomic<u32>>;
 @group(0) @binding(8) var<storage, read_write> spike_counts: array<u32>;
 // Recorded spikes: (step in chunk, neuron).
@@ -151,14 +206,23 @@ struct HistoryEntry {
 @group(0) @binding(17) var<storage, read_write> pre_state: array<vec2<u32>>;
 // Per neuron with plastic input, POST_HISTORY entries: a ring indexed by spike count.
 @group(0) @binding(18) var<storage, read_write> post_history: array<HistoryEntry>;
+@group(0) @binding(19) var<storage, read> dopa_rules: array<DopaRule>;
+// Dopamine words (layout::DopamineLayout): the sender list (two halves of
+// dopa_sources neuron ids), each sender's slice spike mask (dopa_words words),
+// then per dopamine projection at DopaRule.base two spike lists (a count,
+// then (stamp, multiplicity) pairs) and the ring of dopamine on its way.
+@group(0) @binding(20) var<storage, read_write> dopamine: array<u32>;
 
 @group(1) @binding(0) var<uniform> su: StepUniform;
 
 @group(2) @binding(0) var<storage, read> row_ptr: array<u32>;
 @group(2) @binding(1) var<storage, read_write> synapses: array<Synapse>;
-// Per synapse of a plastic network: the weights before the changes of its source's
-// last and previous spike (what snapshots show while those are on their way).
-@group(2) @binding(2) var<storage, read_write> plastic: array<vec2<f32>>;
+// Per synapse of a plastic network: the weights (f32 bits) before the changes of
+// its source's last and previous spike (what snapshots show while those are on
+// their way); for a dopamine synapse, .x is the index of its DopaSynapse.
+@group(2) @binding(2) var<storage, read_write> plastic: array<vec2<u32>>;
+// Per dopamine synapse of the chunk, in CSR order.
+@group(2) @binding(3) var<storage, read_write> dopa_syn: array<DopaSynapse>;
 
 // Linear invocation index of a 2-D dispatch (x up to 65535 workgroups of 64).
 fn linear_index(gid: vec3<u32>) -> u32 {

@@ -35,9 +35,13 @@ fn ring_word(slot: u32, neuron: u32, channel: u32) -> u32 {
     return ((slot * su.n_neurons + neuron) * 2u + channel) * 2u;
 }
 
-// Adds weight w to neuron `dst`'s input due `delay` steps after this one.
-fn deliver(dst: u32, delay: u32, w: f32) {
-    let slot = (su.slot + delay) % su.ring_len;
+// Adds weight w to neuron `dst`'s input in ring slot `slot`.
+fn deliver_to_slot(dst: u32, slot: u32, w: f32) {
     let channel = select(0u, 1u, w < 0.0);
     ring_add(ring_word(slot, dst, channel), to_fixed(w));
+}
+
+// Adds weight w to neuron `dst`'s input due `delay` steps after this one.
+fn deliver(dst: u32, delay: u32, w: f32) {
+    deliver_to_slot(dst, (su.slot + delay) % su.ring_len, w);
 }

@@ -120,6 +120,6 @@ fn stdp_on_pre_spike(j: u32, src: u32, dst: u32, delay: u32, r: StdpRule, w_old:
         }
         synapses[j].weight = w;
     }
-    plastic[j] = vec2<f32>(w_old, plastic[j].x);
+    plastic[j] = vec2<u32>(bitcast<u32>(w_old), plastic[j].x);
     return w;
 }

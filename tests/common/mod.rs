@@ -39,7 +39,16 @@ pub fn case_names(dir: &str) -> Vec<String> {
 /// Asserts that every population's spikes in `reference["spikes"]` equal
 /// the run's, as (stamp, local neuron) pairs.
 pub fn assert_spikes_match(name: &str, reference: &Value, out: &RunOutput) {
-    let net = &out.network;
+    assert_spike_list_matches(name, reference, &out.network, &out.spikes);
+}
+
+/// As [`assert_spikes_match`], for spikes an engine returned.
+pub fn assert_spike_list_matches(
+    name: &str,
+    reference: &Value,
+    net: &renshaw::build::Network,
+    spikes_got: &[renshaw::engine::Spike],
+) {
     for (pop_name, spikes) in reference["spikes"].as_object().unwrap() {
         let pop = net
             .populations
@@ -58,8 +67,7 @@ pub fn assert_spikes_match(name: &str, reference: &Value, out: &RunOutput) {
                 )
             })
             .collect();
-        let mut got: Vec<(u64, u32)> = out
-            .spikes
+        let mut got: Vec<(u64, u32)> = spikes_got
             .iter()
             .filter(|s| s.neuron >= pop.offset && s.neuron < pop.offset + pop.size)
             .map(|s| (s.stamp, s.neuron - pop.offset))
@@ -76,6 +84,19 @@ pub fn assert_spikes_match(name: &str, reference: &Value, out: &RunOutput) {
 /// Compares every recorded weight snapshot with NEST's; returns the largest
 /// relative difference and panics beyond `tolerance`.
 pub fn assert_weights_match(name: &str, reference: &Value, out: &RunOutput, tolerance: f64) -> f64 {
+    assert_weights_within(name, reference, out, |_| 1e-3, tolerance).0
+}
+
+/// As [`assert_weights_match`], the difference relative to the larger of
+/// NEST's weight and `floor(projection)`; returns the largest difference and
+/// the number of weights compared.
+pub fn assert_weights_within(
+    name: &str,
+    reference: &Value,
+    out: &RunOutput,
+    floor: impl Fn(usize) -> f64,
+    tolerance: f64,
+) -> (f64, usize) {
     let mut worst = 0.0f64;
     let mut compared = 0;
     for (proj, series) in reference["weights"].as_object().unwrap() {
@@ -120,7 +141,7 @@ pub fn assert_weights_match(name: &str, reference: &Value, out: &RunOutput, tole
                 .unwrap_or_else(|| panic!("{name}: no snapshot at {t} ms"));
             for (i, (a, b)) in mine.iter().zip(row.as_array().unwrap()).enumerate() {
                 let b = b.as_f64().unwrap();
-                let rel = (a - b).abs() / b.abs().max(1e-3);
+                let rel = (a - b).abs() / b.abs().max(floor(proj));
                 worst = worst.max(rel);
                 assert!(
                     rel <= tolerance,
@@ -133,5 +154,5 @@ pub fn assert_weights_match(name: &str, reference: &Value, out: &RunOutput, tole
         }
     }
     assert!(compared > 0, "{name}: no weights compared");
-    worst
+    (worst, compared)
 }

@@ -60,8 +60,10 @@ pub struct PopParams {
     pub dt: f32,
     /// dt / tau_minus (the postsynaptic STDP trace's decay per step).
     pub dt_tau_minus: f32,
-    /// Padding.
-    pub _pad3: f32,
+    /// Row of the population's first neuron among the sources of dopamine
+    /// synapses (their slice spike masks, see [`DopamineLayout`]);
+    /// [`NO_HISTORY`] when no dopamine synapse leaves the population.
+    pub dopa_row: u32,
 }
 
 /// Per-step constants, one per step of a chunk at a 256-byte stride. WGSL: `StepUniform`.
@@ -117,6 +119,28 @@ pub struct StepUniform {
     pub n_traces: u32,
     /// Row of the first trace's entry in the STDP rule table.
     pub trace_row: u32,
+    /// Dopamine-modulated projections (0: none, and the dopamine fields
+    /// below are unused).
+    pub n_dopa: u32,
+    /// Neurons with outgoing dopamine synapses: the length of each half of
+    /// the sender list.
+    pub dopa_sources: u32,
+    /// Words of a sender's slice spike mask: ceil(min_delay / 32).
+    pub dopa_words: u32,
+    /// NEST's min_delay in steps: the length of a slice.
+    pub dopa_min_delay: u32,
+    /// step mod min_delay: this step's bit in the slice spike masks (0:
+    /// the masks are cleared first).
+    pub dopa_slice_step: u32,
+    /// Which half of the sender list this step's spikes join: (step /
+    /// min_delay) mod 2.
+    pub dopa_fill: u32,
+    /// 1 when the presynaptic spikes of the slice that just ended are sent
+    /// through their dopamine synapses at the start of this step.
+    pub dopa_send: u32,
+    /// 1 when some volume transmitter updates its synapses at the end of
+    /// this step (stamp a multiple of its deliver_interval * min_delay).
+    pub dopa_trigger: u32,
 }
 
 /// Stride of per-step uniforms (the minimum uniform offset alignment wgpu guarantees).
@@ -253,6 +277,10 @@ pub struct StdpRule {
     pub enabled: u32,
     /// Which of the source's presynaptic traces (K+) the rule reads.
     pub trace: u32,
+    /// For a `stdp_dopamine` projection, 1 + its row in the dopamine rule
+    /// table ([`DopaRule`]); 0 for pair STDP. Such a row's other fields are
+    /// unused.
+    pub dopamine: u32,
 }
 
 /// One entry of a neuron's postsynaptic spike history. WGSL: `HistoryEntry`.
@@ -263,6 +291,179 @@ pub struct HistoryEntry {
     pub stamp: u32,
     /// The trace K- just after it.
     pub kminus: f32,
+}
+
+/// The parameters and volume transmitter of one `stdp_dopamine` projection,
+/// one row per such projection. Times are in steps, rates per step, as the
+/// kernels count time in stamps. WGSL: `DopaRule`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable, PartialEq)]
+pub struct DopaRule {
+    /// Increment of c per pre-before-post pairing (times K+).
+    pub a_plus: f32,
+    /// Decrement of c per post-before-pre pairing (times K-).
+    pub a_minus: f32,
+    /// dt / tau_plus.
+    pub dt_tau_plus: f32,
+    /// dt / tau_c.
+    pub dt_tau_c: f32,
+    /// dt / tau_n.
+    pub dt_tau_n: f32,
+    /// 1 / tau_n (ms^-1): the jump of n per dopamine spike.
+    pub inv_tau_n: f32,
+    /// taus dt, taus = 1/tau_c + 1/tau_n.
+    pub taus_dt: f32,
+    /// 1 / taus (ms).
+    pub inv_taus: f32,
+    /// b tau_c (ms).
+    pub b_tau_c: f32,
+    /// 2^(F - 32): a weight change times this is what `to_fixed` turns
+    /// into the weight's fixed point (F fractional bits, see [`DopaSynapse`]).
+    pub w_scale: f32,
+    /// 2^(32 - F): the fixed point's high word back to weight units.
+    pub w_unscale: f32,
+    /// Weight changes are clamped to +-this (twice the largest |Wmin|,
+    /// |Wmax|, rounded up to a power of two) before the fixed point, so that
+    /// it cannot overflow; the clipped result is the same.
+    pub dw_limit: f32,
+    /// Wmin in the fixed point, low word.
+    pub wmin_lo: u32,
+    /// Wmin in the fixed point, high word (two's complement).
+    pub wmin_hi: u32,
+    /// Wmax in the fixed point, low word.
+    pub wmax_lo: u32,
+    /// Wmax in the fixed point, high word.
+    pub wmax_hi: u32,
+    /// 0 while switched off: weights frozen, traces keep running.
+    pub enabled: u32,
+    /// Steps between the volume transmitter's updates: deliver_interval *
+    /// min_delay (at most `u32::MAX`).
+    pub trigger_every: u32,
+    /// Global id of the first neuron of the dopamine population.
+    pub da_first: u32,
+    /// One past its last neuron.
+    pub da_end: u32,
+    /// Dopamine delay, steps (>= 1).
+    pub delay: u32,
+    /// First word of this projection's region in the `dopamine` buffer
+    /// (see [`DopamineLayout`]).
+    pub base: u32,
+    /// Entries in each half of its dopamine spike list.
+    pub capacity: u32,
+}
+
+impl DopaRule {
+    /// Words of one half of the spike list: a count, then (stamp,
+    /// multiplicity) per entry.
+    pub fn list_words(&self) -> u32 {
+        1 + 2 * self.capacity
+    }
+
+    /// Words of this projection's region: two list halves, then the ring of
+    /// dopamine spikes on their way (delay + 1 counts).
+    pub fn region_words(&self) -> u32 {
+        2 * self.list_words() + self.delay + 1
+    }
+}
+
+/// The state of one dopamine synapse, kept apart from the synapses (one per
+/// dopamine synapse of a chunk, in CSR order). WGSL: `DopaSynapse`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable, PartialEq, Default)]
+pub struct DopaSynapse {
+    /// Index of the synapse in its chunk (whose `plastic` entry holds this
+    /// state's index, as bits, in its first word).
+    pub syn: u32,
+    /// Stamp of the synapse's last update (NEST's t_lastupdate).
+    pub last_update: u32,
+    /// Position in its volume transmitter's spike list.
+    pub idx: u32,
+    /// Stamp at which `kplus` holds the presynaptic trace K+ (its last
+    /// presynaptic spike): the traces decay lazily, from the stamp of their
+    /// last jump, so that no rounding of a decay factor compounds at every
+    /// update.
+    pub t_kplus: u32,
+    /// Stamp at which `c` holds the eligibility trace (its last jump).
+    pub t_c: u32,
+    /// Stamp at which `n` holds the dopamine concentration (the last
+    /// dopamine spike the synapse has seen).
+    pub t_n: u32,
+    /// K+ at `t_kplus`.
+    pub kplus: f32,
+    /// c at `t_c`.
+    pub c: f32,
+    /// n at `t_n`.
+    pub n: f32,
+    /// The weight in 64-bit fixed point with F fractional bits (F per
+    /// projection, from its largest |Wmin|, |Wmax|), low word; the kernels
+    /// add each closed-form piece to it exactly (integer addition), so that
+    /// thousands of small changes do not each lose f32's rounding.
+    /// `Synapse::weight` is its f32 value, which spikes deliver.
+    pub w_lo: u32,
+    /// High word (two's complement).
+    pub w_hi: u32,
+}
+
+/// A dopamine synapse's weight from its fixed point, in f64 (exact to 53 bits).
+pub fn dopa_weight(r: &DopaRule, st: &DopaSynapse) -> f64 {
+    (st.w_hi as i32 as f64 + st.w_lo as f64 * 2f64.powi(-32)) * r.w_unscale as f64
+}
+
+/// Bytes of one dopamine synapse's state.
+pub const DOPA_SYNAPSE_BYTES: u64 = std::mem::size_of::<DopaSynapse>() as u64;
+
+/// Most entries a volume transmitter's spike list may hold between two of
+/// its updates (one per step in which dopamine arrives, plus the list's
+/// start). A list holds min(deliver_interval * min_delay + 1, this) entries,
+/// so it can only overflow when the updates are more than this many steps
+/// apart; then the run stops with an error naming the projection.
+pub const DOPA_HISTORY_MAX: u32 = 16384;
+
+/// `counters[6]` while no volume transmitter's spike list has overflowed
+/// (else the lowest dopamine rule row that did).
+pub const DOPA_OVERFLOW_WORD: usize = 6;
+
+/// Where dopamine data sits in the `dopamine` buffer (u32 words):
+///
+/// - `[0, 2 sources)`: the sender list, two halves of `sources` neuron ids
+///   (alternating slices): the neurons with outgoing dopamine synapses that
+///   spiked in a slice, each once;
+/// - `[2 sources, 2 sources + sources * words)`: each such neuron's slice
+///   spike mask, `words` words: bit b set when it spiked at the slice's
+///   (b+1)-th step;
+/// - per dopamine projection, at its `DopaRule::base`: two spike lists
+///   (count, then (stamp, multiplicity) pairs), for alternating update
+///   periods, then the ring of dopamine spikes on their way.
+#[derive(Debug, Clone, Default)]
+pub struct DopamineLayout {
+    /// Neurons with outgoing dopamine synapses.
+    pub sources: u32,
+    /// Words per slice spike mask.
+    pub words: u32,
+    /// NEST's min_delay, steps.
+    pub min_delay: u32,
+    /// Network projection index of each row of `rules`.
+    pub projection: Vec<usize>,
+    /// One per dopamine projection.
+    pub rules: Vec<DopaRule>,
+    /// Words of the `dopamine` buffer.
+    pub total_words: u64,
+    /// The initial dopamine synapse states of each synapse chunk.
+    pub synapses: Vec<Vec<DopaSynapse>>,
+}
+
+impl DopamineLayout {
+    /// The initial contents of the `dopamine` buffer: empty sender lists and
+    /// masks; each volume transmitter's list for the first period (stamps
+    /// 1..=trigger_every, half 1) starts with a pseudo spike at 0.
+    pub fn initial_words(&self) -> Vec<u32> {
+        let mut words = vec![0u32; self.total_words as usize];
+        for r in &self.rules {
+            let list = (r.base + r.list_words()) as usize;
+            words[list] = 1;
+        }
+        words
+    }
 }
 
 /// Rows of synapses that fit one storage binding.
@@ -325,6 +526,8 @@ pub struct DeviceNetwork {
     /// Presynaptic traces per neuron: one per distinct dt / tau_plus. Their
     /// rows in `stdp_rules` follow the projections' (only `dt_tau_plus` set).
     pub n_traces: u32,
+    /// Dopamine-modulated STDP (empty without `stdp_dopamine` projections).
+    pub dopamine: DopamineLayout,
 }
 
 /// Why a network cannot be laid out for the device.
@@ -341,7 +544,7 @@ pub const INV_K_LEN: usize = 64;
 impl DeviceNetwork {
     /// Lays out a network; synapse chunks hold at most `max_chunk_synapses` each.
     pub fn new(net: &Network, max_chunk_synapses: u64) -> Result<Self, LayoutError> {
-        let (stdp_rules, receives_plastic, n_traces) = stdp_layout(net)?;
+        let (mut stdp_rules, receives_plastic, n_traces) = stdp_layout(net)?;
         let plastic = receives_plastic.iter().any(|&r| r);
         let n = net.n_neurons as u32;
         let dt = net.dt;
@@ -356,6 +559,7 @@ impl DeviceNetwork {
                 ref_steps,
                 history_base: NO_HISTORY,
                 first_neuron: p.offset,
+                dopa_row: NO_HISTORY,
                 e_l: e_l as f32,
                 i_e: p.param("I_e") as f32,
                 dt: dt as f32,
@@ -466,7 +670,8 @@ impl DeviceNetwork {
             let synapses = (base as usize..end as usize)
                 .map(|k| {
                     let proj = syn.projection[k] as usize;
-                    let rule = if net.projections[proj].plasticity.is_some() {
+                    let layout = &net.projections[proj];
+                    let rule = if layout.plasticity.is_some() || layout.dopamine.is_some() {
                         (proj as u32 + 1) << 16
                     } else {
                         0
@@ -593,6 +798,7 @@ impl DeviceNetwork {
                 columns: start..sample_map.len(),
             });
         }
+        let dopamine = dopamine_layout(net, &mut pop_params, &synapse_chunks, &mut stdp_rules)?;
         let inv_k = (0..INV_K_LEN)
             .map(|k| if k == 0 { 0.0 } else { 1.0 / k as f32 })
             .collect();
@@ -616,16 +822,33 @@ impl DeviceNetwork {
             stdp_rules,
             history_rows,
             n_traces,
+            dopamine,
         })
     }
 
     /// The initial per-synapse STDP state of a synapse chunk: no change yet.
+    /// A dopamine synapse's entry holds instead the index of its
+    /// [`DopaSynapse`] state (as f32 bits) in its first word.
     pub fn initial_plastic_state(&self, chunk: &SynapseChunk) -> Vec<PlasticState> {
+        let mut q = 0u32;
         chunk
             .synapses
             .iter()
-            .map(|s| [s.weight, s.weight])
+            .map(|s| {
+                if self.is_dopamine(s) {
+                    q += 1;
+                    [f32::from_bits(q - 1), 0.0]
+                } else {
+                    [s.weight, s.weight]
+                }
+            })
             .collect()
+    }
+
+    /// Whether a synapse is dopamine-modulated.
+    #[inline]
+    pub fn is_dopamine(&self, s: &Synapse) -> bool {
+        s.rule().is_some_and(|r| self.stdp_rules[r].dopamine != 0)
     }
 
     /// Words (`[u32; 2]`) of per-neuron STDP state: the stamps of the last
@@ -653,14 +876,18 @@ impl DeviceNetwork {
     /// before that spike's change, or, when the spike before is on its way
     /// too, the weight before that one's. Exact unless a source spikes three
     /// times within one delay (then the earliest of those changes shows
-    /// early; see docs/gpu.md). Static synapses keep the description's (f64)
-    /// weights.
+    /// early; see docs/gpu.md). A dopamine synapse shows its working weight,
+    /// as on the CPU engine (NEST changes it at its updates, not at spike
+    /// arrival), from its fixed point, in f64: `dopa` holds the dopamine
+    /// synapse states of every chunk, concatenated. Static synapses keep the
+    /// description's (f64) weights.
     pub fn visible_weights(
         &self,
         net: &Network,
         synapses: &[Synapse],
         plastic: &[PlasticState],
         pre_state: &[[u32; 2]],
+        dopa: &[DopaSynapse],
         now: u64,
     ) -> Vec<f64> {
         let syn = &net.synapses;
@@ -673,7 +900,9 @@ impl DeviceNetwork {
             let [last, prev] = pre_state[src * stride].map(u64::from);
             for k in syn.row_start[src] as usize..syn.row_start[src + 1] as usize {
                 let s = &synapses[k];
-                if s.rule().is_some() {
+                if self.is_dopamine(s) {
+                    // Below, with its state.
+                } else if s.rule().is_some() {
                     let d = s.delay_steps() as u64;
                     let arrived = |stamp: u64| stamp == 0 || stamp + d <= now;
                     out[k] = if arrived(last) {
@@ -685,6 +914,17 @@ impl DeviceNetwork {
                     } as f64;
                 }
             }
+        }
+        let (mut base, mut q) = (0usize, 0usize);
+        for (c, states) in self.synapse_chunks.iter().zip(&self.dopamine.synapses) {
+            for st in &dopa[q..q + states.len()] {
+                let k = base + st.syn as usize;
+                let r = &self.dopamine.rules
+                    [self.stdp_rules[synapses[k].rule().expect("plastic")].dopamine as usize - 1];
+                out[k] = dopa_weight(r, st);
+            }
+            base += c.synapses.len();
+            q += states.len();
         }
         out
     }
@@ -726,6 +966,8 @@ impl DeviceNetwork {
                 u32::MAX
             };
             let pctr = stamp << 8;
+            let dopa = &self.dopamine;
+            let m = dopa.min_delay.max(1) as u64;
             uniforms.push(StepUniform {
                 n_neurons: self.n,
                 ring_len: self.ring_len,
@@ -751,6 +993,18 @@ impl DeviceNetwork {
                 plastic: u32::from(self.plastic),
                 n_traces: self.n_traces,
                 trace_row: self.stdp_rules.len() as u32 - self.n_traces,
+                n_dopa: dopa.rules.len() as u32,
+                dopa_sources: dopa.sources,
+                dopa_words: dopa.words,
+                dopa_min_delay: dopa.min_delay,
+                dopa_slice_step: (step % m) as u32,
+                dopa_fill: ((step / m) % 2) as u32,
+                dopa_send: u32::from(step > 0 && step.is_multiple_of(m) && !dopa.rules.is_empty()),
+                dopa_trigger: u32::from(
+                    dopa.rules
+                        .iter()
+                        .any(|r| stamp.is_multiple_of(r.trigger_every as u64)),
+                ),
             });
         }
         ChunkPlan {
@@ -770,20 +1024,23 @@ fn stdp_layout(net: &Network) -> Result<(Vec<StdpRule>, Vec<bool>, u32), LayoutE
     // Rules with the same dt / tau_plus share a trace (they compute the same one).
     let mut traces: Vec<f32> = Vec::new();
     for (i, p) in net.projections.iter().enumerate() {
-        if p.dopamine.is_some() {
+        if (p.plasticity.is_some() || p.dopamine.is_some()) && i >= 0xffff {
             return Err(LayoutError::Unsupported(format!(
-                "projection {i} uses rule = \"stdp_dopamine\", which the GPU kernels do not implement; use --backend cpu"
+                "projection {i} is plastic, but the GPU kernels pack a plastic projection's index into 16 bits (below 65535); use --backend cpu"
             )));
+        }
+        if p.dopamine.is_some() {
+            // Its row gets `dopamine` set by dopamine_layout.
+            for &t in &p.to {
+                receives[t] = true;
+            }
+            rules.push(StdpRule::zeroed());
+            continue;
         }
         let Some(s) = &p.plasticity else {
             rules.push(StdpRule::zeroed());
             continue;
         };
-        if i >= 0xffff {
-            return Err(LayoutError::Unsupported(format!(
-                "projection {i} is plastic, but the GPU kernels pack a plastic projection's index into 16 bits (below 65535); use --backend cpu"
-            )));
-        }
         for &t in &p.to {
             receives[t] = true;
         }
@@ -805,6 +1062,7 @@ fn stdp_layout(net: &Network) -> Result<(Vec<StdpRule>, Vec<bool>, u32), LayoutE
             nearest: u32::from(s.nearest),
             enabled: 1,
             trace,
+            dopamine: 0,
         });
     }
     for &dt_tau_plus in &traces {
@@ -817,6 +1075,138 @@ fn stdp_layout(net: &Network) -> Result<(Vec<StdpRule>, Vec<bool>, u32), LayoutE
         return Err(LayoutError::Unsupported(stamp_limit_message()));
     }
     Ok((rules, receives, traces.len() as u32))
+}
+
+/// The dopamine rule table, the `dopamine` buffer's layout and the initial
+/// dopamine synapse states; sets the populations' `dopa_row` and the
+/// dopamine projections' `StdpRule::dopamine`.
+fn dopamine_layout(
+    net: &Network,
+    pop_params: &mut [PopParams],
+    chunks: &[SynapseChunk],
+    stdp_rules: &mut [StdpRule],
+) -> Result<DopamineLayout, LayoutError> {
+    if !net.has_dopamine() {
+        return Ok(DopamineLayout::default());
+    }
+    let min_delay = u32::try_from(net.min_delay)
+        .map_err(|_| LayoutError::Unsupported("min_delay exceeds 2^32 steps".into()))?;
+    let mut sources = 0u32;
+    let mut is_source = vec![false; net.populations.len()];
+    for p in net.projections.iter().filter(|p| p.dopamine.is_some()) {
+        for &f in &p.from {
+            is_source[f] = true;
+        }
+    }
+    for (pi, pop) in net.populations.iter().enumerate() {
+        if is_source[pi] {
+            pop_params[pi].dopa_row = sources;
+            sources = sources.checked_add(pop.size).ok_or_else(|| {
+                LayoutError::Unsupported("too many sources of dopamine synapses".into())
+            })?;
+        }
+    }
+    let words = min_delay.div_ceil(32);
+    let mut total = 2 * sources as u64 + sources as u64 * words as u64;
+    let mut rules = Vec::new();
+    let mut projection = Vec::new();
+    let dt = net.dt;
+    for (i, p) in net.projections.iter().enumerate() {
+        let Some(d) = &p.dopamine else { continue };
+        let delay = crate::time::round_to_steps(d.dopamine_delay, dt).max(1);
+        if delay >= 1 << 16 {
+            return Err(LayoutError::Unsupported(format!(
+                "projection {i}: dopamine_delay = {} ms is {delay} steps; the GPU kernels take at most 65535; use --backend cpu",
+                d.dopamine_delay
+            )));
+        }
+        let trigger_every = (d.deliver_interval as u64 * net.min_delay).min(u32::MAX as u64) as u32;
+        let da = &net.populations[d.source];
+        let taus = (d.tau_c + d.tau_n) / (d.tau_c * d.tau_n);
+        // The weights' fixed point: |w| < 2^e_w, and w - dw (dw clamped to
+        // 2^(e_w + 1)) < 2^(e_w + 2) must fit 63 bits: F = 61 - e_w.
+        let largest = d.wmin.abs().max(d.wmax.abs()) as f32;
+        if !largest.is_finite() || largest >= 2f32.powi(120) {
+            return Err(LayoutError::Unsupported(format!(
+                "projection {i}: Wmin and Wmax must lie within +-2^120 on the GPU; use --backend cpu"
+            )));
+        }
+        let e_w = if largest > 0.0 {
+            (largest.log2().floor() as i32 + 1).max(-90)
+        } else {
+            -90
+        };
+        let frac_bits = 61 - e_w;
+        let fixed =
+            |w: f64| crate::engine::twin::fixed::to_fixed(w as f32 * 2f32.powi(frac_bits - 32));
+        let (wmin, wmax) = (fixed(d.wmin), fixed(d.wmax));
+        let rule = DopaRule {
+            a_plus: d.a_plus as f32,
+            a_minus: d.a_minus as f32,
+            dt_tau_plus: (dt / d.tau_plus) as f32,
+            dt_tau_c: (dt / d.tau_c) as f32,
+            dt_tau_n: (dt / d.tau_n) as f32,
+            inv_tau_n: (1.0 / d.tau_n) as f32,
+            taus_dt: (taus * dt) as f32,
+            inv_taus: (1.0 / taus) as f32,
+            b_tau_c: (d.b * d.tau_c) as f32,
+            w_scale: 2f32.powi(frac_bits - 32),
+            w_unscale: 2f32.powi(32 - frac_bits),
+            dw_limit: 2f32.powi(e_w + 1),
+            wmin_lo: wmin.0,
+            wmin_hi: wmin.1,
+            wmax_lo: wmax.0,
+            wmax_hi: wmax.1,
+            enabled: 1,
+            trigger_every,
+            da_first: da.offset,
+            da_end: da.offset + da.size,
+            delay: delay as u32,
+            base: 0,
+            capacity: trigger_every.saturating_add(1).min(DOPA_HISTORY_MAX),
+        };
+        let base = u32::try_from(total).map_err(|_| {
+            LayoutError::Unsupported("the dopamine buffer exceeds 2^32 words".into())
+        })?;
+        total += rule.region_words() as u64;
+        stdp_rules[i].dopamine = rules.len() as u32 + 1;
+        rules.push(DopaRule { base, ..rule });
+        projection.push(i);
+    }
+    if total > u32::MAX as u64 {
+        return Err(LayoutError::Unsupported(
+            "the dopamine buffer exceeds 2^32 words".into(),
+        ));
+    }
+    let synapses = chunks
+        .iter()
+        .map(|c| {
+            c.synapses
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.rule().is_some_and(|r| stdp_rules[r].dopamine != 0))
+                .map(|(j, s)| {
+                    let r = &rules[stdp_rules[s.rule().expect("plastic")].dopamine as usize - 1];
+                    let (w_lo, w_hi) = crate::engine::twin::fixed::to_fixed(s.weight * r.w_scale);
+                    DopaSynapse {
+                        syn: j as u32,
+                        w_lo,
+                        w_hi,
+                        ..Default::default()
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    Ok(DopamineLayout {
+        sources,
+        words,
+        min_delay,
+        projection,
+        rules,
+        total_words: total,
+        synapses,
+    })
 }
 
 /// Steps a plastic network may run on the GPU: spike stamps are u32, and a
@@ -833,9 +1223,24 @@ fn stamp_limit_message() -> String {
 pub fn history_overflow_message(net: &Network, neuron: u32) -> String {
     let pop = &net.populations[net.population_of(neuron)];
     format!(
-        "STDP on the GPU: neuron {neuron} (population `{}`, index {}) spiked more often than its {POST_HISTORY}-spike history holds between two spikes of a presynaptic neuron (shifted by the delay); the update needs all of them, so this chunk's output was discarded. Run this network with --backend cpu",
+        "STDP on the GPU: neuron {neuron} (population `{}`, index {}) spiked more often than its {POST_HISTORY}-spike history holds between two updates of a plastic synapse onto it (two spikes of its presynaptic neuron, shifted by the delay; for stdp_dopamine, two volume-transmitter updates); the update needs all of them, so this chunk's output was discarded. Run this network with --backend cpu",
         pop.name,
         neuron - pop.offset
+    )
+}
+
+/// The error for a volume transmitter whose spike list overflowed.
+pub fn dopamine_overflow_message(net: &Network, dn: &DeviceNetwork, row: u32) -> String {
+    let r = &dn.dopamine.rules[row as usize];
+    let projection = dn.dopamine.projection[row as usize];
+    let source = net.projections[projection]
+        .dopamine
+        .map_or(String::new(), |d| net.populations[d.source].name.clone());
+    format!(
+        "stdp_dopamine on the GPU: projection {projection}'s volume transmitter (dopamine from `{source}`) received dopamine in more than {} steps between two of its updates (every {} steps = deliver_interval * min_delay); its spike list holds {} entries (limit {DOPA_HISTORY_MAX}), so this chunk's output was discarded. Lower deliver_interval or run this network with --backend cpu",
+        r.capacity - 1,
+        r.trigger_every,
+        r.capacity
     )
 }
 
@@ -897,13 +1302,13 @@ mod tests {
             &module,
             "PopParams",
             size_of::<PopParams>(),
-            fields!(PopParams: model, ref_steps, history_base, first_neuron, e_l, theta, v_reset, v_min, p22, p20, p11_ex, p11_in, p21_ex, p21_in, i_e, inv_c_m, g_l, e_ex, e_in, inv_tau_ex, inv_tau_in, dt, dt_tau_minus),
+            fields!(PopParams: model, ref_steps, history_base, first_neuron, e_l, theta, v_reset, v_min, p22, p20, p11_ex, p11_in, p21_ex, p21_in, i_e, inv_c_m, g_l, e_ex, e_in, inv_tau_ex, inv_tau_in, dt, dt_tau_minus, dopa_row),
         );
         check(
             &module,
             "StepUniform",
             size_of::<StepUniform>(),
-            fields!(StepUniform: n_neurons, ring_len, slot, parity, step_in_chunk, current_begin, current_end, inject_begin, inject_end, n_poisson, seed_lo, seed_hi, pctr_lo, pctr_hi, stamp_lo, stamp_hi, sample_slot, sample_mask_lo, sample_mask_hi, n_sample_columns, rec_capacity, plastic, n_traces, trace_row),
+            fields!(StepUniform: n_neurons, ring_len, slot, parity, step_in_chunk, current_begin, current_end, inject_begin, inject_end, n_poisson, seed_lo, seed_hi, pctr_lo, pctr_hi, stamp_lo, stamp_hi, sample_slot, sample_mask_lo, sample_mask_hi, n_sample_columns, rec_capacity, plastic, n_traces, trace_row, n_dopa, dopa_sources, dopa_words, dopa_min_delay, dopa_slice_step, dopa_fill, dopa_send, dopa_trigger),
         );
         check(
             &module,
@@ -922,7 +1327,19 @@ mod tests {
             &module,
             "StdpRule",
             size_of::<StdpRule>(),
-            fields!(StdpRule: lambda, alpha, mu_plus, mu_minus, wmax, dt_tau_plus, nearest, enabled, trace),
+            fields!(StdpRule: lambda, alpha, mu_plus, mu_minus, wmax, dt_tau_plus, nearest, enabled, trace, dopamine),
+        );
+        check(
+            &module,
+            "DopaRule",
+            size_of::<DopaRule>(),
+            fields!(DopaRule: a_plus, a_minus, dt_tau_plus, dt_tau_c, dt_tau_n, inv_tau_n, taus_dt, inv_taus, b_tau_c, w_scale, w_unscale, dw_limit, wmin_lo, wmin_hi, wmax_lo, wmax_hi, enabled, trigger_every, da_first, da_end, delay, base, capacity),
+        );
+        check(
+            &module,
+            "DopaSynapse",
+            size_of::<DopaSynapse>(),
+            fields!(DopaSynapse: syn, last_update, idx, t_kplus, t_c, t_n, kplus, c, n, w_lo, w_hi),
         );
         check(
             &module,

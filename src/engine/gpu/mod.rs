@@ -69,7 +69,7 @@ fn rank(info: &wgpu::AdapterInfo) -> u32 {
 }
 
 /// Storage buffers the kernels bind at once.
-pub const STORAGE_BINDINGS: u32 = 22;
+pub const STORAGE_BINDINGS: u32 = 25;
 
 fn usable(adapter: &wgpu::Adapter) -> bool {
     let l = adapter.limits();
@@ -126,6 +126,9 @@ struct Pipelines {
     poisson: wgpu::ComputePipeline,
     inject_spikes: wgpu::ComputePipeline,
     sample: wgpu::ComputePipeline,
+    dopamine_send: wgpu::ComputePipeline,
+    dopamine_transmit: wgpu::ComputePipeline,
+    dopamine_trigger: wgpu::ComputePipeline,
 }
 
 struct Buffers {
@@ -148,6 +151,8 @@ struct Buffers {
     stdp_rules: wgpu::Buffer,
     pre_state: wgpu::Buffer,
     post_history: wgpu::Buffer,
+    dopa_rules: wgpu::Buffer,
+    dopamine: wgpu::Buffer,
     uniforms: wgpu::Buffer,
 }
 
@@ -155,9 +160,12 @@ struct Buffers {
 struct ChunkBuffers {
     synapses: wgpu::Buffer,
     plastic: wgpu::Buffer,
+    dopa_syn: wgpu::Buffer,
     len: u64,
     /// Size of the chunk's row-pointer buffer (bound only through its bind group).
     row_ptr_bytes: u64,
+    /// Dopamine synapses in the chunk.
+    dopa_len: u64,
 }
 
 /// The device's STDP buffers read back (for comparison with the twin):
@@ -172,6 +180,14 @@ pub type PlasticSnapshot = (
 
 /// Neuron state, refractory counters and ring-buffer words read back from the device.
 pub type DeviceSnapshot = (Vec<[f32; 4]>, Vec<u32>, Vec<u32>);
+
+/// The device's dopamine buffers read back (for comparison with the twin):
+/// the dopamine synapse states of every chunk, concatenated, and the
+/// `dopamine` words (sender lists, slice masks, spike lists and rings).
+pub type DopamineSnapshot = (Vec<DopaSynapse>, Vec<u32>);
+
+/// Words of the `counters` buffer.
+const COUNTER_WORDS: usize = 8;
 
 /// The wgpu backend.
 pub struct GpuEngine {
@@ -239,11 +255,19 @@ impl GpuEngine {
         let adapter = best_adapter()?;
         let info = adapter.get_info();
         let limits = adapter.limits();
-        let per_binding = limits.max_storage_buffer_binding_size / SYNAPSE_BYTES;
+        // A chunk's largest per-synapse buffer must fit one binding: with
+        // dopamine synapses, their state (which all of a chunk's synapses
+        // could be).
+        let per_synapse = if net.has_dopamine() {
+            SYNAPSE_BYTES.max(DOPA_SYNAPSE_BYTES)
+        } else {
+            SYNAPSE_BYTES
+        };
+        let per_binding = limits.max_storage_buffer_binding_size / per_synapse;
         let cap = max_chunk_synapses
             .unwrap_or(per_binding)
             .min(per_binding)
-            .min(limits.max_buffer_size / SYNAPSE_BYTES);
+            .min(limits.max_buffer_size / per_synapse);
         let dn = DeviceNetwork::new(&net, cap).map_err(|e| EngineError::Backend(e.to_string()))?;
 
         // Every buffer must fit a binding; refuse before allocating anything.
@@ -299,8 +323,19 @@ impl GpuEngine {
         } else {
             (0, 0, 0)
         };
+        // Dopamine: per dopamine synapse its state; the sender lists, slice
+        // masks, spike lists and rings.
+        let dopa_state_bytes: u64 = dn
+            .dopamine
+            .synapses
+            .iter()
+            .map(|c| c.len() as u64 * DOPA_SYNAPSE_BYTES)
+            .sum();
+        let dopamine_bytes = dn.dopamine.total_words * 4;
         let total = ring_bytes
             + synapse_bytes
+            + dopa_state_bytes
+            + dopamine_bytes
             + n * (16 + 4 * 6)
             + sample_bytes
             + rec_capacity * 8
@@ -315,7 +350,15 @@ impl GpuEngine {
             ("Poisson table", dn.poisson_entries.len() as u64 * 16),
             ("STDP spike history", history_bytes),
             ("per-neuron STDP state", stamp_bytes),
+            ("dopamine buffer", dopamine_bytes),
         ]
+        .into_iter()
+        .chain(dn.dopamine.synapses.iter().map(|c| {
+            (
+                "dopamine synapse state",
+                c.len() as u64 * DOPA_SYNAPSE_BYTES,
+            )
+        }))
         .into_iter()
         .find(|(_, b)| *b > limits.max_storage_buffer_binding_size || *b > limits.max_buffer_size);
         if let Some((what, bytes)) = too_big {
@@ -372,7 +415,7 @@ impl GpuEngine {
             ring: zeroed("ring", ring_bytes),
             i_stim: zeroed("i_stim", n * 4),
             spike_list: zeroed("spike_list", 2 * n * 4),
-            counters: zeroed("counters", 16),
+            counters: zeroed("counters", COUNTER_WORDS as u64 * 4),
             spike_counts: zeroed("spike_counts", n * 4),
             rec_buf: zeroed("rec_buf", rec_capacity * 8),
             poisson_entries: init("poisson_entries", padded(&dn.poisson_entries)),
@@ -384,6 +427,8 @@ impl GpuEngine {
             stdp_rules: init("stdp_rules", padded(&dn.stdp_rules)),
             pre_state: zeroed("pre_state", stamp_bytes),
             post_history: zeroed("post_history", history_bytes),
+            dopa_rules: init("dopa_rules", padded(&dn.dopamine.rules)),
+            dopamine: init("dopamine", padded(&dn.dopamine.initial_words())),
             uniforms: device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("step uniforms"),
                 size: max_chunk_steps * UNIFORM_STRIDE,
@@ -394,12 +439,14 @@ impl GpuEngine {
         queue.write_buffer(
             &buffers.counters,
             0,
-            bytemuck::cast_slice(&[0u32, 0, 0, NO_OVERFLOW]),
+            bytemuck::cast_slice(&[0u32, 0, 0, NO_OVERFLOW, 0, 0, NO_OVERFLOW, 0]),
         );
         let chunk_buffers: Vec<(wgpu::Buffer, ChunkBuffers)> = dn
             .synapse_chunks
             .iter()
-            .map(|c| {
+            .enumerate()
+            .map(|(ci, c)| {
+                let dopa = dn.dopamine.synapses.get(ci).map_or(&[][..], |v| &v[..]);
                 let plastic = if dn.plastic {
                     init("plastic", padded(&dn.initial_plastic_state(c)))
                 } else {
@@ -410,8 +457,10 @@ impl GpuEngine {
                     ChunkBuffers {
                         synapses: init("synapses", padded(&c.synapses)),
                         plastic,
+                        dopa_syn: init("dopa_syn", padded(dopa)),
                         len: c.synapses.len() as u64,
                         row_ptr_bytes: 0,
+                        dopa_len: dopa.len() as u64,
                     },
                 )
             })
@@ -419,7 +468,7 @@ impl GpuEngine {
 
         let read_only = [
             true, true, false, false, false, false, false, false, false, false, true, true, true,
-            true, true, false, true, false, false,
+            true, true, false, true, false, false, true, false,
         ];
         let entries0: Vec<_> = read_only
             .iter()
@@ -451,6 +500,7 @@ impl GpuEngine {
                 storage_entry(0, true),
                 storage_entry(1, false),
                 storage_entry(2, false),
+                storage_entry(3, false),
             ],
         });
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -479,6 +529,9 @@ impl GpuEngine {
             poisson: make("poisson"),
             inject_spikes: make("inject_spikes"),
             sample: make("sample"),
+            dopamine_send: make("dopamine_send"),
+            dopamine_transmit: make("dopamine_transmit"),
+            dopamine_trigger: make("dopamine_trigger"),
         };
         let bind0 = Self::make_bind0(&device, &layout0, &buffers);
         let bind_uniform = device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -511,6 +564,10 @@ impl GpuEngine {
                         wgpu::BindGroupEntry {
                             binding: 2,
                             resource: c.plastic.as_entire_binding(),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 3,
+                            resource: c.dopa_syn.as_entire_binding(),
                         },
                     ],
                 })
@@ -585,6 +642,8 @@ impl GpuEngine {
             &b.stdp_rules,
             &b.pre_state,
             &b.post_history,
+            &b.dopa_rules,
+            &b.dopamine,
         ];
         let entries: Vec<_> = all
             .iter()
@@ -699,6 +758,14 @@ impl GpuEngine {
             pass.set_bind_group(2, &self.bind_chunks[0], &[]);
             for (j, u) in plan.uniforms.iter().enumerate() {
                 pass.set_bind_group(1, &self.bind_uniform, &[(j as u64 * UNIFORM_STRIDE) as u32]);
+                if u.dopa_send != 0 {
+                    pass.set_pipeline(&self.pipelines.dopamine_send);
+                    let groups = self.dn.dopamine.sources.clamp(1, 1024);
+                    for bg in &self.bind_chunks {
+                        pass.set_bind_group(2, bg, &[]);
+                        pass.dispatch_workgroups(groups, 1, 1);
+                    }
+                }
                 pass.set_pipeline(&self.pipelines.begin_step);
                 self.dispatch_1d(&mut pass, (u.current_end - u.current_begin) as u64);
                 pass.set_pipeline(&self.pipelines.neuron_update);
@@ -720,11 +787,32 @@ impl GpuEngine {
                     pass.set_pipeline(&self.pipelines.sample);
                     self.dispatch_1d(&mut pass, u.n_sample_columns as u64);
                 }
+                if u.n_dopa > 0 {
+                    pass.set_pipeline(&self.pipelines.dopamine_transmit);
+                    pass.dispatch_workgroups(u.n_dopa, 1, 1);
+                }
+                if u.dopa_trigger != 0 {
+                    pass.set_pipeline(&self.pipelines.dopamine_trigger);
+                    for (bg, c) in self.bind_chunks.iter().zip(&self.chunk_buffers) {
+                        if c.dopa_len > 0 {
+                            pass.set_bind_group(2, bg, &[]);
+                            self.dispatch_1d(&mut pass, c.dopa_len);
+                        }
+                    }
+                }
             }
         }
         self.queue.submit([enc.finish()]);
-        let counters: Vec<u32> =
-            bytemuck::pod_collect_to_vec(&self.read_back(&self.buffers.counters, 16)?);
+        let counters: Vec<u32> = bytemuck::pod_collect_to_vec(
+            &self.read_back(&self.buffers.counters, COUNTER_WORDS as u64 * 4)?,
+        );
+        if counters[DOPA_OVERFLOW_WORD] != NO_OVERFLOW {
+            return Err(EngineError::Backend(dopamine_overflow_message(
+                &self.net,
+                &self.dn,
+                counters[DOPA_OVERFLOW_WORD],
+            )));
+        }
         if counters[3] != NO_OVERFLOW {
             // Weights after the overflow are wrong: nothing of this chunk is returned.
             return Err(EngineError::Backend(history_overflow_message(
@@ -806,6 +894,25 @@ impl GpuEngine {
             Vec::new()
         };
         Ok((synapses, plastic, stamps))
+    }
+
+    /// Reads the device's dopamine buffers back (for comparison with the twin).
+    pub fn read_dopamine(&self) -> Result<DopamineSnapshot, EngineError> {
+        let words = bytemuck::pod_collect_to_vec(
+            &self.read_back(&self.buffers.dopamine, self.dn.dopamine.total_words * 4)?,
+        );
+        Ok((self.read_dopa_states()?, words))
+    }
+
+    /// The dopamine synapse states of every chunk, concatenated.
+    fn read_dopa_states(&self) -> Result<Vec<DopaSynapse>, EngineError> {
+        let mut states = Vec::new();
+        for c in &self.chunk_buffers {
+            states.extend(bytemuck::pod_collect_to_vec::<u8, DopaSynapse>(
+                &self.read_back(&c.dopa_syn, c.dopa_len * DOPA_SYNAPSE_BYTES)?,
+            ));
+        }
+        Ok(states)
     }
 
     /// Number of synapse storage buffers in use.
@@ -892,12 +999,33 @@ impl Engine for GpuEngine {
             return Ok(self.net.synapses.weight.clone());
         }
         let (synapses, plastic, stamps) = self.read_synapse_state()?;
+        let dopa = if self.dn.dopamine.rules.is_empty() {
+            Vec::new()
+        } else {
+            self.read_dopa_states()?
+        };
         Ok(self
             .dn
-            .visible_weights(&self.net, &synapses, &plastic, &stamps, self.step))
+            .visible_weights(&self.net, &synapses, &plastic, &stamps, &dopa, self.step))
     }
 
     fn set_plasticity(&mut self, projection: usize, enabled: bool) -> Result<(), EngineError> {
+        if let Some(row) = self
+            .dn
+            .dopamine
+            .projection
+            .iter()
+            .position(|&p| p == projection)
+        {
+            self.dn.dopamine.rules[row].enabled = u32::from(enabled);
+            // Ordered before the next chunk's work on the queue.
+            self.queue.write_buffer(
+                &self.buffers.dopa_rules,
+                (row * std::mem::size_of::<DopaRule>()) as u64,
+                bytemuck::bytes_of(&self.dn.dopamine.rules[row]),
+            );
+            return Ok(());
+        }
         match self.net.projections.get(projection) {
             Some(p) if p.plasticity.is_some() => {
                 self.dn.stdp_rules[projection].enabled = u32::from(enabled);

@@ -20,6 +20,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../../shaders/shared/stdp.wgsl"),
     ),
     (
+        "shared/dopamine.wgsl",
+        include_str!("../../../shaders/shared/dopamine.wgsl"),
+    ),
+    (
         "begin_step.wgsl",
         include_str!("../../../shaders/begin_step.wgsl"),
     ),
@@ -40,16 +44,31 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../../shaders/inject_spikes.wgsl"),
     ),
     ("sample.wgsl", include_str!("../../../shaders/sample.wgsl")),
+    (
+        "dopamine_send.wgsl",
+        include_str!("../../../shaders/dopamine_send.wgsl"),
+    ),
+    (
+        "dopamine_transmit.wgsl",
+        include_str!("../../../shaders/dopamine_transmit.wgsl"),
+    ),
+    (
+        "dopamine_trigger.wgsl",
+        include_str!("../../../shaders/dopamine_trigger.wgsl"),
+    ),
 ];
 
 /// The kernels, in the order a step runs them.
 pub const KERNELS: &[&str] = &[
+    "dopamine_send",
     "begin_step",
     "neuron_update",
     "deliver",
     "poisson",
     "inject_spikes",
     "sample",
+    "dopamine_transmit",
+    "dopamine_trigger",
 ];
 
 fn source(name: &str) -> &'static str {

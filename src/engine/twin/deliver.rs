@@ -20,6 +20,10 @@ pub fn deliver(dn: &DeviceNetwork, ds: &mut DeviceState, su: &StepUniform, chunk
             let mut w = syn.weight;
             if rule != 0 {
                 let r = dn.stdp_rules[rule as usize - 1];
+                if r.dopamine != 0 {
+                    // Sent at the next slice start (dopamine_send).
+                    continue;
+                }
                 w = stdp_on_pre_spike(dn, ds, su, chunk, j, src, syn.target, delay, &r, syn.weight);
             }
             add(&mut ds.ring, su, syn.target, delay, w);

@@ -41,12 +41,17 @@ pub fn ring_word(su: &StepUniform, slot: u32, neuron: u32, channel: u32) -> usiz
     (((slot * su.n_neurons + neuron) * 2 + channel) * 2) as usize
 }
 
+/// Adds `w` to `target`'s input in ring slot `slot`.
+#[inline]
+pub fn deliver_to_slot(ring: &mut [u32], su: &StepUniform, target: u32, slot: u32, w: f32) {
+    let channel = u32::from(w < 0.0);
+    ring_add(ring, ring_word(su, slot, target, channel), to_fixed(w));
+}
+
 /// Adds `w` to `target`'s input due `delay` steps after this one.
 #[inline]
 pub fn deliver(ring: &mut [u32], su: &StepUniform, target: u32, delay: u32, w: f32) {
-    let slot = (su.slot + delay) % su.ring_len;
-    let channel = u32::from(w < 0.0);
-    ring_add(ring, ring_word(su, slot, target, channel), to_fixed(w));
+    deliver_to_slot(ring, su, target, (su.slot + delay) % su.ring_len, w);
 }
 
 #[cfg(test)]

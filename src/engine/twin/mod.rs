@@ -5,6 +5,10 @@
 
 pub mod begin_step;
 pub mod deliver;
+pub mod dopamine;
+pub mod dopamine_send;
+pub mod dopamine_transmit;
+pub mod dopamine_trigger;
 pub mod fixed;
 pub mod inject_spikes;
 pub mod neuron_update;
@@ -13,8 +17,9 @@ pub mod sample;
 pub mod stdp;
 
 use super::gpu::layout::{
-    ChunkPlan, DeviceNetwork, HistoryEntry, NO_OVERFLOW, POST_HISTORY, PlasticState, StepUniform,
-    Synapse, history_overflow_message,
+    ChunkPlan, DOPA_OVERFLOW_WORD, DeviceNetwork, DopaSynapse, HistoryEntry, NO_OVERFLOW,
+    POST_HISTORY, PlasticState, StepUniform, Synapse, dopamine_overflow_message,
+    history_overflow_message,
 };
 use super::{Chunk, Engine, EngineError, Sample, Spike};
 use crate::build::Network;
@@ -34,8 +39,10 @@ pub struct DeviceState {
     /// Spiking neurons, two halves by parity.
     pub spike_list: Vec<u32>,
     /// Spike counts of the halves, recorded spikes, lowest neuron whose STDP
-    /// history overflowed ([`NO_OVERFLOW`]: none).
-    pub counters: [u32; 4],
+    /// history overflowed ([`NO_OVERFLOW`]: none), the lengths of the
+    /// dopamine sender list's halves, the lowest dopamine rule row whose
+    /// spike list overflowed, unused.
+    pub counters: [u32; 8],
     /// Spikes per neuron.
     pub spike_counts: Vec<u32>,
     /// Recorded spikes (step in chunk, neuron).
@@ -51,6 +58,10 @@ pub struct DeviceState {
     pub pre_state: Vec<[u32; 2]>,
     /// Postsynaptic spike histories, [`POST_HISTORY`] entries per row.
     pub post_history: Vec<HistoryEntry>,
+    /// The dopamine synapse states of each chunk.
+    pub dopa_syn: Vec<Vec<DopaSynapse>>,
+    /// The `dopamine` words (see [`crate::engine::gpu::layout::DopamineLayout`]).
+    pub dopamine: Vec<u32>,
 }
 
 impl DeviceState {
@@ -63,7 +74,7 @@ impl DeviceState {
             ring: vec![0; n * dn.ring_len as usize * 4],
             i_stim: vec![0.0; n],
             spike_list: vec![0; 2 * n],
-            counters: [0, 0, 0, NO_OVERFLOW],
+            counters: [0, 0, 0, NO_OVERFLOW, 0, 0, NO_OVERFLOW, 0],
             spike_counts: vec![0; n],
             rec_buf: Vec::new(),
             sample_buf: Vec::new(),
@@ -95,6 +106,10 @@ impl DeviceState {
                 HistoryEntry::default();
                 dn.history_rows as usize * POST_HISTORY as usize
             ],
+            dopa_syn: (0..dn.synapse_chunks.len())
+                .map(|c| dn.dopamine.synapses.get(c).cloned().unwrap_or_default())
+                .collect(),
+            dopamine: dn.dopamine.initial_words(),
         }
     }
 
@@ -106,7 +121,8 @@ impl DeviceState {
         }
         let synapses: Vec<Synapse> = self.synapses.concat();
         let plastic: Vec<PlasticState> = self.plastic.concat();
-        dn.visible_weights(net, &synapses, &plastic, &self.pre_state, now)
+        let dopa: Vec<DopaSynapse> = self.dopa_syn.concat();
+        dn.visible_weights(net, &synapses, &plastic, &self.pre_state, &dopa, now)
     }
 }
 
@@ -117,6 +133,11 @@ pub fn run_step(
     su: &StepUniform,
     events: &[super::gpu::layout::Event],
 ) {
+    if su.dopa_send != 0 {
+        for chunk in 0..dn.synapse_chunks.len() {
+            dopamine_send::dopamine_send(dn, ds, su, chunk);
+        }
+    }
     begin_step::begin_step(dn, ds, su, events);
     neuron_update::neuron_update(dn, ds, su);
     for chunk in 0..dn.synapse_chunks.len() {
@@ -126,6 +147,14 @@ pub fn run_step(
     inject_spikes::inject_spikes(ds, su, events);
     if su.sample_slot != u32::MAX {
         sample::sample(dn, ds, su);
+    }
+    if su.n_dopa > 0 {
+        dopamine_transmit::dopamine_transmit(dn, ds, su);
+    }
+    if su.dopa_trigger != 0 {
+        for chunk in 0..dn.synapse_chunks.len() {
+            dopamine_trigger::dopamine_trigger(dn, ds, su, chunk);
+        }
     }
 }
 
@@ -219,6 +248,13 @@ impl Engine for TwinEngine {
         for su in &plan.uniforms {
             run_step(&self.dn, &mut self.ds, su, &plan.events);
         }
+        if self.ds.counters[DOPA_OVERFLOW_WORD] != NO_OVERFLOW {
+            return Err(EngineError::Backend(dopamine_overflow_message(
+                &self.net,
+                &self.dn,
+                self.ds.counters[DOPA_OVERFLOW_WORD],
+            )));
+        }
         if self.ds.counters[3] != NO_OVERFLOW {
             return Err(EngineError::Backend(history_overflow_message(
                 &self.net,
@@ -246,6 +282,16 @@ impl Engine for TwinEngine {
     }
 
     fn set_plasticity(&mut self, projection: usize, enabled: bool) -> Result<(), EngineError> {
+        if let Some(row) = self
+            .dn
+            .dopamine
+            .projection
+            .iter()
+            .position(|&p| p == projection)
+        {
+            self.dn.dopamine.rules[row].enabled = u32::from(enabled);
+            return Ok(());
+        }
         match self.net.projections.get(projection) {
             Some(p) if p.plasticity.is_some() => {
                 self.dn.stdp_rules[projection].enabled = u32::from(enabled);

@@ -190,6 +190,23 @@ pub fn neuron_update(dn: &DeviceNetwork, ds: &mut DeviceState, su: &StepUniform)
         }
         ds.state[iu] = s;
         ds.refractory[iu] = r;
+        if su.n_dopa != 0 && p.dopa_row != NO_HISTORY {
+            let mask =
+                (2 * su.dopa_sources + (p.dopa_row + i - p.first_neuron) * su.dopa_words) as usize;
+            let words = &mut ds.dopamine[mask..mask + su.dopa_words as usize];
+            if su.dopa_slice_step == 0 {
+                words.fill(0);
+            }
+            let fresh = words.iter().all(|&w| w == 0);
+            if spiked {
+                words[(su.dopa_slice_step / 32) as usize] |= 1 << (su.dopa_slice_step % 32);
+                if fresh {
+                    let k = ds.counters[4 + su.dopa_fill as usize];
+                    ds.counters[4 + su.dopa_fill as usize] += 1;
+                    ds.dopamine[(su.dopa_fill * su.dopa_sources + k) as usize] = i;
+                }
+            }
+        }
         if spiked {
             let k = ds.counters[su.parity as usize];
             ds.counters[su.parity as usize] += 1;
