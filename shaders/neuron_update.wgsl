@@ -82,7 +82,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     var s = state[i];
     var r = refractory[i];
     var spiked = false;
-    if (p.model == 0u) {
+    if (p.silenced != 0u) {
+        // Lesioned: the input taken above is dropped; state stays as it was.
+    } else if (p.model == 0u) {
         if (r == 0u) {
             s.x = p.p20 * (cur + p.i_e) + p.p22 * s.x + (ex + inh);
             s.x = max(s.x, p.v_min);

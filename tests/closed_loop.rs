@@ -1,11 +1,17 @@
 //! Run-time control of an engine, as closed loops and protocols use it:
 //! changing a Poisson stimulus' rate and silencing (lesioning) a population.
+//! Every test runs on the CPU engine and on the GPU (lavapipe in CI, where
+//! a missing adapter fails; elsewhere the GPU part says that it skipped).
 
 use renshaw::build::build;
 use renshaw::description::{Format, parse_str};
 use renshaw::engine::cpu::CpuEngine;
+use renshaw::engine::gpu::GpuEngine;
 use renshaw::engine::{Chunk, Engine};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+/// lavapipe runs one device at a time well; tests take turns.
+static GPU: Mutex<()> = Mutex::new(());
 
 const TWO_POPULATIONS: &str = r#"
 [network]
@@ -57,9 +63,27 @@ spikes = true
 duration = 300.0
 "#;
 
-fn engine() -> CpuEngine {
+/// The backends to test: the CPU engine, and the GPU when there is one.
+fn backends(test: &str) -> Vec<&'static str> {
+    match renshaw::engine::gpu::best_adapter() {
+        Ok(_) => vec!["cpu", "gpu"],
+        Err(e) => {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("{test}: CI=true but no usable GPU adapter ({e})");
+            }
+            eprintln!("SKIPPED {test} on the GPU: no GPU adapter ({e})");
+            vec!["cpu"]
+        }
+    }
+}
+
+fn engine(backend: &str) -> Box<dyn Engine> {
     let desc = parse_str(TWO_POPULATIONS, Format::Toml, "loop.toml").unwrap();
-    CpuEngine::new(Arc::new(build(&desc).unwrap()), Some(2)).unwrap()
+    let net = Arc::new(build(&desc).unwrap());
+    match backend {
+        "cpu" => Box::new(CpuEngine::new(net, Some(2)).unwrap()),
+        _ => Box::new(GpuEngine::new(net).unwrap()),
+    }
 }
 
 /// Spikes of neurons `range` (global ids), as (stamp, neuron).
@@ -78,11 +102,18 @@ const C: std::ops::Range<u32> = 100..120;
 
 #[test]
 fn a_silenced_population_is_quiet_and_its_targets_lose_its_input() {
-    let mut reference = engine();
+    let _gpu = GPU.lock().unwrap_or_else(|e| e.into_inner());
+    for backend in backends("a_silenced_population_is_quiet") {
+        silenced_population(backend);
+    }
+}
+
+fn silenced_population(backend: &str) {
+    let mut reference = engine(backend);
     let mut whole = Chunk::default();
     reference.advance(3000, &mut whole).unwrap();
 
-    let mut lesioned = engine();
+    let mut lesioned = engine(backend);
     let mut before = Chunk::default();
     let mut during = Chunk::default();
     let mut after = Chunk::default();
@@ -112,12 +143,19 @@ fn a_silenced_population_is_quiet_and_its_targets_lose_its_input() {
     b_lesioned.extend(of(&after, B));
     assert_eq!(b_lesioned, of(&whole, B));
     // Restored, A fires again.
-    assert!(!of(&after, A).is_empty());
+    assert!(!of(&after, A).is_empty(), "{backend}");
 }
 
 #[test]
 fn changing_a_poisson_rate_takes_effect_at_the_next_step() {
-    let mut e = engine();
+    let _gpu = GPU.lock().unwrap_or_else(|e| e.into_inner());
+    for backend in backends("changing_a_poisson_rate") {
+        rate_change(backend);
+    }
+}
+
+fn rate_change(backend: &str) {
+    let mut e = engine(backend);
     let mut first = Chunk::default();
     e.advance(1000, &mut first).unwrap();
     assert!(!of(&first, A).is_empty());
@@ -146,7 +184,14 @@ fn changing_a_poisson_rate_takes_effect_at_the_next_step() {
 
 #[test]
 fn bad_run_time_changes_are_errors() {
-    let mut e = engine();
+    let _gpu = GPU.lock().unwrap_or_else(|e| e.into_inner());
+    for backend in backends("bad_run_time_changes") {
+        bad_changes(backend);
+    }
+}
+
+fn bad_changes(backend: &str) {
+    let mut e = engine(backend);
     let msg = |r: Result<(), renshaw::engine::EngineError>| r.unwrap_err().to_string();
     assert!(msg(e.set_stimulus_rate(1, 5.0)).contains("not a Poisson stimulus"));
     assert!(msg(e.set_stimulus_rate(7, 5.0)).contains("not a Poisson stimulus"));

@@ -28,6 +28,7 @@ struct PopParams {
     dt: f32,
     dt_tau_minus: f32,   // dt / tau_minus: decay of the postsynaptic STDP trace per step
     dopa_row: u32,       // row of the first neuron among dopamine senders, NO_HISTORY if none
+    silenced: u32,       // nonzero: lesioned, no update and no spikes
 }
 
 // Mirrors layout::StepUniform; one per step of a chunk, at a dynamic offset.

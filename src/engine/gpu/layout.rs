@@ -64,6 +64,9 @@ pub struct PopParams {
     /// synapses (their slice spike masks, see [`DopamineLayout`]);
     /// [`NO_HISTORY`] when no dopamine synapse leaves the population.
     pub dopa_row: u32,
+    /// Nonzero while the population is silenced (lesioned): its neurons
+    /// keep their state, discard their input and do not spike.
+    pub silenced: u32,
 }
 
 /// Per-step constants, one per step of a chunk at a 256-byte stride. WGSL: `StepUniform`.
@@ -1302,7 +1305,7 @@ mod tests {
             &module,
             "PopParams",
             size_of::<PopParams>(),
-            fields!(PopParams: model, ref_steps, history_base, first_neuron, e_l, theta, v_reset, v_min, p22, p20, p11_ex, p11_in, p21_ex, p21_in, i_e, inv_c_m, g_l, e_ex, e_in, inv_tau_ex, inv_tau_in, dt, dt_tau_minus, dopa_row),
+            fields!(PopParams: model, ref_steps, history_base, first_neuron, e_l, theta, v_reset, v_min, p22, p20, p11_ex, p11_in, p21_ex, p21_in, i_e, inv_c_m, g_l, e_ex, e_in, inv_tau_ex, inv_tau_in, dt, dt_tau_minus, dopa_row, silenced),
         );
         check(
             &module,

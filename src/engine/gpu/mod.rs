@@ -12,6 +12,7 @@ pub mod shaders;
 use super::twin::collect_chunk;
 use super::{Chunk, Engine, EngineError};
 use crate::build::Network;
+use crate::rng::{PoissonParams, Purpose, stream_id};
 use layout::*;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -1007,6 +1008,38 @@ impl Engine for GpuEngine {
         Ok(self
             .dn
             .visible_weights(&self.net, &synapses, &plastic, &stamps, &dopa, self.step))
+    }
+
+    fn set_stimulus_rate(&mut self, stimulus: usize, rate_hz: f64) -> Result<(), EngineError> {
+        let lambda = super::check_rate_change(&self.net, stimulus, rate_hz)?;
+        let stream = stream_id(Purpose::Poisson, stimulus);
+        let Some(si) = self.dn.poisson_stims.iter().position(|s| s.stream == stream) else {
+            // A Poisson stimulus without targets has no entry on the device.
+            return Ok(());
+        };
+        let pp = PoissonParams::new(lambda);
+        let stim = &mut self.dn.poisson_stims[si];
+        stim.pieces = pp.pieces;
+        stim.rest = pp.rest as f32;
+        stim.exp_rest = pp.exp_rest as f32;
+        // Ordered before the next chunk's work on the queue.
+        self.queue.write_buffer(
+            &self.buffers.poisson_stims,
+            (si * std::mem::size_of::<PoissonStim>()) as u64,
+            bytemuck::bytes_of(stim),
+        );
+        Ok(())
+    }
+
+    fn set_silenced(&mut self, population: usize, silenced: bool) -> Result<(), EngineError> {
+        super::check_population(&self.net, population)?;
+        self.dn.pop_params[population].silenced = u32::from(silenced);
+        self.queue.write_buffer(
+            &self.buffers.pop_params,
+            (population * std::mem::size_of::<PopParams>()) as u64,
+            bytemuck::bytes_of(&self.dn.pop_params[population]),
+        );
+        Ok(())
     }
 
     fn set_plasticity(&mut self, projection: usize, enabled: bool) -> Result<(), EngineError> {

@@ -147,6 +147,8 @@ pub fn neuron_update(dn: &DeviceNetwork, ds: &mut DeviceState, su: &StepUniform)
         let mut r = ds.refractory[iu];
         let mut spiked = false;
         match p.model {
+            // Lesioned: the input taken above is dropped; state stays as it was.
+            _ if p.silenced != 0 => {}
             0 => {
                 if r == 0 {
                     s[0] = p.p20 * (cur + p.i_e) + p.p22 * s[0] + (ex + inh);
