@@ -111,6 +111,7 @@ def run(seed, threads):
         nest.verbosity = nest.VerbosityLevel.ERROR
     except AttributeError:
         nest.set_verbosity("M_ERROR")
+    load_before = os.getloadavg()[0]
     nest.ResetKernel()
     t_start = time.perf_counter()
     nest.SetKernelStatus({"resolution": DT, "local_num_threads": threads,
@@ -142,10 +143,24 @@ def run(seed, threads):
                      "rate_hz_after_200ms": r2, "cv_isi_after_200ms": cv2,
                      "n_spikes": int(len(times)),
                      "n_cv_neurons": ncv, "n_cv_neurons_after_200ms": ncv2}
-    out["num_connections"] = int(nest.GetKernelStatus("num_connections"))
+    ks = nest.GetKernelStatus()
+    out["num_connections"] = int(ks["num_connections"])
     out["wall_s"] = {"build": t_built - t_start, "simulate": t_sim - t_built,
                      "total": t_sim - t_start}
+    out["nest_kernel_timers_s"] = {k: float(np.max(ks[k])) for k in (
+        "time_construction_create", "time_construction_connect", "time_simulate",
+        "time_construction_connect_cpu", "time_simulate_cpu") if k in ks}
+    out["timing_clean"] = timing_clean(out)
+    out["loadavg_1min"] = {"before": load_before, "after": os.getloadavg()[0]}
     return out
+
+
+def timing_clean(r):
+    """NEST's per-thread CPU time of Simulate is >= 90 % of its wall time: the
+    run was not starved of CPU (on a busy 2-core machine NEST's threads wait
+    at every step's barrier and the wall time grows many-fold)."""
+    t = r["nest_kernel_timers_s"]
+    return t["time_simulate_cpu"] >= 0.9 * t["time_simulate"]
 
 
 def report(r):
@@ -153,7 +168,8 @@ def report(r):
           f"I {r['I']['rate_hz']:.3f} Hz CV {r['I']['cv_isi']:.4f} | after 200 ms: "
           f"E {r['E']['rate_hz_after_200ms']:.3f} Hz CV {r['E']['cv_isi_after_200ms']:.4f}, "
           f"I {r['I']['rate_hz_after_200ms']:.3f} Hz CV {r['I']['cv_isi_after_200ms']:.4f} | "
-          f"build {r['wall_s']['build']:.2f} s, simulate {r['wall_s']['simulate']:.2f} s",
+          f"build {r['wall_s']['build']:.2f} s, simulate {r['wall_s']['simulate']:.2f} s"
+          f"{'' if r['timing_clean'] else ' (timing disturbed)'}",
           flush=True)
 
 
@@ -190,6 +206,10 @@ def main():
                        for k in keys}
     mean["wall_s"] = {k: float(np.mean([r["wall_s"][k] for r in runs]))
                       for k in ("build", "simulate", "total")}
+    clean = [r for r in runs if r["timing_clean"]]
+    mean["wall_s_clean"] = {k: float(np.mean([r["wall_s"][k] for r in clean]))
+                            for k in ("build", "simulate", "total")} if clean else None
+    mean["clean_timing_seeds"] = [r["seed"] for r in clean]
     import nest
     doc = {
         "description": "NEST reference for examples/cuba.toml; see README.md",
