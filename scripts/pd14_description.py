@@ -219,14 +219,18 @@ LITERAL_HEADER = """\
 """
 
 
-def render(literal):
-    env = parameter_env({"scale": LITERAL_SCALE} if literal else None)
+def render(literal, scale=LITERAL_SCALE):
+    env = parameter_env({"scale": scale} if literal else None)
     pops, stimuli, projections = network()
 
     def val(v, integer=False):
         return fmt(lit(v, env, integer)) if literal else fmt(v)
 
-    out = [LITERAL_HEADER if literal else HEADER, ""]
+    header = LITERAL_HEADER if literal else HEADER
+    if literal and scale != LITERAL_SCALE:
+        header = (f"# PD14 at scale {scale} with literal numbers, written by\n"
+                  f"# scripts/pd14_description.py --literal {scale}. See docs/pd14.md.\n")
+    out = [header, ""]
     if not literal:
         out.append("[parameters]")
         width = max(len(f"{n} = {fmt(v)}") for n, v, _ in PARAMETERS if not isinstance(v, str))
@@ -345,6 +349,8 @@ def fmt_eval(expr, env):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--check", action="store_true", help="check that the files are up to date")
+    ap.add_argument("--literal", type=float, metavar="SCALE",
+                    help="print the literal description at SCALE (e.g. 0.1) to stdout instead")
     ap.add_argument("--ties", type=float, metavar="SCALE",
                     help="list sizes and totals that round differently from numpy at SCALE")
     a = ap.parse_args()
@@ -353,6 +359,9 @@ def main():
             print(f"{what}: {x!r} -> description {ours}, reference (numpy) {numpy}")
         return
     check_expressions()
+    if a.literal is not None:
+        sys.stdout.write(render(True, a.literal))
+        return
     ok = True
     for path, text in ((PARAM_OUT, render(False)), (LITERAL_OUT, render(True))):
         if a.check:
