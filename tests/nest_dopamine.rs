@@ -44,6 +44,7 @@ macro_rules! cases {
 
 cases!(
     clip,
+    negative_b,
     no_dopamine,
     pairs,
     quirks,

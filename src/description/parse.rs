@@ -1796,7 +1796,9 @@ fn read_dopamine(
     let tau_plus = value("tau_plus", 20.0, |v| v > 0.0, "a positive time in ms");
     let tau_c = value("tau_c", 1000.0, |v| v > 0.0, "a positive time in ms");
     let tau_n = value("tau_n", 200.0, |v| v > 0.0, "a positive time in ms");
-    let b = value("b", 0.0, |v| v >= 0.0, ">= 0");
+    // NEST accepts any b; a negative one makes dw/dt = c (n - b) potentiate
+    // with c > 0 also without dopamine (a tonic level, as in Izhikevich 2007).
+    let b = value("b", 0.0, |_| true, "a number");
     let wmin = value("Wmin", 0.0, |_| true, "a number");
     let wmax = value("Wmax", 200.0, |_| true, "a number");
     let dopamine_delay = value("dopamine_delay", 1.0, |v| v > 0.0, "a positive time in ms");
