@@ -329,10 +329,9 @@ fn main() -> ExitCode {
         Command::Info { json } => {
             let adapters = renshaw::engine::gpu::list_adapters();
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&adapters).expect("serializes")
-                );
+                let text = serde_json::to_string_pretty(&adapters).expect("serializes") + "\n";
+                // A closed pipe (`| head`) is not an error worth a panic.
+                let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
                 return ExitCode::SUCCESS;
             }
             println!(

@@ -63,17 +63,14 @@ spikes = true
 duration = 300.0
 "#;
 
+mod common;
+
 /// The backends to test: the CPU engine, and the GPU when there is one.
 fn backends(test: &str) -> Vec<&'static str> {
-    match renshaw::engine::gpu::best_adapter() {
-        Ok(_) => vec!["cpu", "gpu"],
-        Err(e) => {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("{test}: CI=true but no usable GPU adapter ({e})");
-            }
-            eprintln!("SKIPPED {test} on the GPU: no GPU adapter ({e})");
-            vec!["cpu"]
-        }
+    if common::gpu_available(&format!("{test} (GPU part)")) {
+        vec!["cpu", "gpu"]
+    } else {
+        vec!["cpu"]
     }
 }
 

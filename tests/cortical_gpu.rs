@@ -12,18 +12,8 @@ use renshaw::description::{Override, load_with};
 use renshaw::simulation::{Backend, RunOptions, Summary, run_description};
 use std::path::Path;
 
-fn gpu_available(test: &str) -> bool {
-    match renshaw::engine::gpu::best_adapter() {
-        Ok(_) => true,
-        Err(e) => {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("{test}: CI=true but no usable GPU adapter ({e})");
-            }
-            eprintln!("SKIPPED {test}: no GPU adapter ({e})");
-            false
-        }
-    }
-}
+mod common;
+use common::gpu_available;
 
 fn run(file: &str, set: &[&str], backend: Backend) -> Summary {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
@@ -58,7 +48,10 @@ fn assert_same_statistics(name: &str, cpu: &Summary, gpu: &Summary, rate_rel: f6
             "{name} {pop}: rate CPU {rc} vs GPU {rg}"
         );
         if let (Some(a), Some(b)) = (c.cv_isi, g.cv_isi) {
-            assert!((a - b).abs() <= cv_abs, "{name} {pop}: CV ISI CPU {a} vs GPU {b}");
+            assert!(
+                (a - b).abs() <= cv_abs,
+                "{name} {pop}: CV ISI CPU {a} vs GPU {b}"
+            );
         }
     }
 }

@@ -18,20 +18,7 @@ mod common;
 /// lavapipe runs one device at a time well; tests take turns.
 static GPU: Mutex<()> = Mutex::new(());
 
-fn gpu_available(test: &str) -> bool {
-    match renshaw::engine::gpu::best_adapter() {
-        Ok(_) => true,
-        Err(e) => {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!(
-                    "{test}: CI=true but no usable GPU adapter ({e}); .ci/run installs mesa-vulkan-drivers so that GPU tests run"
-                );
-            }
-            eprintln!("SKIPPED {test}: no GPU adapter ({e})");
-            false
-        }
-    }
-}
+use common::gpu_available;
 
 fn run(net: &Arc<renshaw::build::Network>, engine: &mut dyn Engine) -> Chunk {
     let mut out = Chunk::default();

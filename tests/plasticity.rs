@@ -98,3 +98,69 @@ duration = 300.0
     let err = e.set_plasticity(7, true).unwrap_err().to_string();
     assert!(err.contains("no projection 7"), "{err}");
 }
+
+mod common;
+
+/// Song, Miller & Abbott on the GPU: 2 simulated seconds (lavapipe is slow)
+/// give the CPU engine's spikes and, within f32 accumulation, its weights.
+#[test]
+fn song_miller_abbott_on_the_gpu_matches_the_cpu_engine() {
+    if !common::gpu_available("song_miller_abbott_on_the_gpu_matches_the_cpu_engine") {
+        return;
+    }
+    let mut desc =
+        load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/song_2000.toml")).unwrap();
+    desc.run.duration = 2_000.0;
+    let run = |backend| {
+        run_description(
+            &desc,
+            &RunOptions {
+                backend,
+                ..Default::default()
+            },
+            0.0,
+        )
+        .unwrap()
+    };
+    let (cpu, gpu) = (run(Backend::Cpu), run(Backend::Gpu));
+    let key = |s: &renshaw::engine::Spike| (s.stamp, s.neuron);
+    let post = |o: &renshaw::simulation::RunOutput| {
+        o.spikes
+            .iter()
+            .filter(|s| s.neuron == 1000)
+            .map(key)
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        post(&cpu).len() > 5,
+        "the neuron should fire: {}",
+        post(&cpu).len()
+    );
+    assert_eq!(post(&cpu), post(&gpu), "output spikes differ");
+    let (wc, wg) = (&cpu.weights[0].final_weights, &gpu.weights[0].final_weights);
+    let worst = wc
+        .iter()
+        .zip(wg)
+        .map(|(a, b)| (a - b).abs() / 0.1)
+        .fold(0.0, f64::max);
+    let moved = wc
+        .iter()
+        .zip(&desc_initial(&cpu))
+        .filter(|(a, b)| a != b)
+        .count();
+    eprintln!("Song 2 s: max |w_gpu - w_cpu| / Wmax = {worst:.2e}; {moved} of 1000 weights moved");
+    assert!(moved > 500, "STDP should have moved the weights");
+    assert!(
+        worst < 1e-4,
+        "GPU weights differ from the CPU engine's by {worst} Wmax"
+    );
+}
+
+/// The weights the network was built with, in the recorder's order.
+fn desc_initial(out: &renshaw::simulation::RunOutput) -> Vec<f64> {
+    out.weights[0]
+        .synapses
+        .iter()
+        .map(|&k| out.network.synapses.weight[k])
+        .collect()
+}

@@ -1,5 +1,5 @@
-//! Helpers shared by the tests that compare renshaw with NEST reference data
-//! (tests/reference/*/data/*.json).
+//! Helpers shared by the tests: comparisons with NEST reference data
+//! (tests/reference/*/data/*.json) and the GPU-adapter check.
 
 #![allow(dead_code, reason = "each test binary uses the helpers it needs")]
 
@@ -155,4 +155,22 @@ pub fn assert_weights_within(
     }
     assert!(compared > 0, "{name}: no weights compared");
     (worst, compared)
+}
+
+/// Whether a GPU adapter is there for `test`. CI installs Mesa's lavapipe
+/// and sets CI=true: there, a missing adapter fails the test. Elsewhere the
+/// test says that it skipped and returns `false`.
+pub fn gpu_available(test: &str) -> bool {
+    match renshaw::engine::gpu::best_adapter() {
+        Ok(_) => true,
+        Err(e) => {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!(
+                    "{test}: CI=true but no usable GPU adapter ({e}); .ci/run installs mesa-vulkan-drivers so that GPU tests run"
+                );
+            }
+            eprintln!("SKIPPED {test}: no GPU adapter ({e})");
+            false
+        }
+    }
 }
