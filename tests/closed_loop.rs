@@ -196,3 +196,64 @@ fn bad_changes(backend: &str) {
     assert!(msg(e.set_stimulus_rate(0, f64::NAN)).contains(">= 0"));
     assert!(msg(e.set_silenced(3, true)).contains("no population 3"));
 }
+
+const ONE_NEURON: &str = r#"
+[populations.N]
+model = "iaf_psc_delta"
+size = 2
+params = { E_L = 0.0, V_reset = 0.0, V_th = 20.0, tau_m = 20.0, C_m = 1.0, t_ref = 2.0 }
+
+[[record]]
+population = "N"
+spikes = true
+state = ["V_m"]
+interval = 0.1
+
+[run]
+duration = 10.0
+"#;
+
+#[test]
+fn injected_input_is_read_in_the_next_step_on_both_backends() {
+    let _gpu = GPU.lock().unwrap_or_else(|e| e.into_inner());
+    let mut traces = Vec::new();
+    for backend in backends("injected_input_is_read_in_the_next_step") {
+        let desc = parse_str(ONE_NEURON, Format::Toml, "inject.toml").unwrap();
+        let net = Arc::new(build(&desc).unwrap());
+        let mut e: Box<dyn Engine> = match backend {
+            "cpu" => Box::new(CpuEngine::new(net, Some(1)).unwrap()),
+            _ => Box::new(GpuEngine::new(net).unwrap()),
+        };
+        let mut out = Chunk::default();
+        e.advance(10, &mut out).unwrap();
+        // 5 mV into neuron 0, then 25 mV (above threshold) into neuron 1.
+        e.inject_input(0, 5.0).unwrap();
+        e.advance(20, &mut out).unwrap();
+        e.inject_input(1, 25.0).unwrap();
+        e.advance(20, &mut out).unwrap();
+        let v0: Vec<f64> = out.samples.iter().map(|s| s.values[0]).collect();
+        // Sample k holds the state after step k (stamp k + 1): the jump
+        // arrives in step 10, the eleventh.
+        assert_eq!(v0[9], 0.0, "{backend}");
+        assert!((v0[10] - 5.0).abs() < 1e-5, "{backend}: {}", v0[10]);
+        assert!(
+            (v0[11] - 5.0 * (-0.1f64 / 20.0).exp()).abs() < 1e-5,
+            "{backend}"
+        );
+        let spikes: Vec<(u64, u32)> = out.spikes.iter().map(|s| (s.stamp, s.neuron)).collect();
+        assert_eq!(spikes, vec![(31, 1)], "{backend}");
+        traces.push(v0);
+        assert!(
+            e.inject_input(2, 1.0)
+                .unwrap_err()
+                .to_string()
+                .contains("no neuron 2")
+        );
+        assert!(e.inject_input(0, f64::INFINITY).is_err());
+    }
+    if traces.len() == 2 {
+        for (a, b) in traces[0].iter().zip(&traces[1]) {
+            assert!((a - b).abs() < 1e-5);
+        }
+    }
+}

@@ -206,6 +206,8 @@ pub struct GpuEngine {
     chunk_buffers: Vec<ChunkBuffers>,
     step: u64,
     max_chunk_steps: u64,
+    /// Input from [`Engine::inject_input`], added before the next step.
+    pending_injections: Vec<Event>,
     rec_capacity: u32,
     max_rows: u64,
     lost: Arc<AtomicBool>,
@@ -432,7 +434,8 @@ impl GpuEngine {
             dopamine: init("dopamine", padded(&dn.dopamine.initial_words())),
             uniforms: device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("step uniforms"),
-                size: max_chunk_steps * UNIFORM_STRIDE,
+                // One more than the steps: the uniform that injects run-time input.
+                size: (max_chunk_steps + 1) * UNIFORM_STRIDE,
                 usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             }),
@@ -611,6 +614,7 @@ impl GpuEngine {
             chunk_buffers,
             step: 0,
             max_chunk_steps,
+            pending_injections: Vec::new(),
             rec_capacity: rec_capacity as u32,
             max_rows,
             lost,
@@ -722,9 +726,19 @@ impl GpuEngine {
         self.dn
             .check_steps(self.step, steps)
             .map_err(EngineError::Backend)?;
-        let plan = self.dn.plan_chunk(self.step, steps, self.rec_capacity);
-        let mut ubytes = vec![0u8; steps as usize * UNIFORM_STRIDE as usize];
-        for (j, u) in plan.uniforms.iter().enumerate() {
+        let mut plan = self.dn.plan_chunk(self.step, steps, self.rec_capacity);
+        // Run-time input goes through the spike-injection kernel with the
+        // uniform of the step before this chunk's first (its slot one
+        // earlier): delivered one step ahead, the first step reads it, as
+        // the CPU engine's `inject_input` does.
+        let injected = std::mem::take(&mut self.pending_injections);
+        let mut pre = plan.uniforms[0];
+        pre.slot = (pre.slot + pre.ring_len - 1) % pre.ring_len;
+        pre.inject_begin = plan.events.len() as u32;
+        plan.events.extend_from_slice(&injected);
+        pre.inject_end = plan.events.len() as u32;
+        let mut ubytes = vec![0u8; (steps as usize + 1) * UNIFORM_STRIDE as usize];
+        for (j, u) in plan.uniforms.iter().chain([&pre]).enumerate() {
             let off = j * UNIFORM_STRIDE as usize;
             ubytes[off..off + std::mem::size_of::<StepUniform>()]
                 .copy_from_slice(bytemuck::bytes_of(u));
@@ -757,6 +771,11 @@ impl GpuEngine {
             });
             pass.set_bind_group(0, &self.bind0, &[]);
             pass.set_bind_group(2, &self.bind_chunks[0], &[]);
+            if !injected.is_empty() {
+                pass.set_bind_group(1, &self.bind_uniform, &[(steps * UNIFORM_STRIDE) as u32]);
+                pass.set_pipeline(&self.pipelines.inject_spikes);
+                self.dispatch_1d(&mut pass, injected.len() as u64);
+            }
             for (j, u) in plan.uniforms.iter().enumerate() {
                 pass.set_bind_group(1, &self.bind_uniform, &[(j as u64 * UNIFORM_STRIDE) as u32]);
                 if u.dopa_send != 0 {
@@ -949,6 +968,25 @@ impl Engine for GpuEngine {
         Ok(())
     }
 
+    fn inject_input(&mut self, neuron: u32, weight: f64) -> Result<(), EngineError> {
+        let n = self.net.n_neurons;
+        if neuron as usize >= n {
+            return Err(EngineError::Backend(format!(
+                "no neuron {neuron}: the network has {n}"
+            )));
+        }
+        if !weight.is_finite() {
+            return Err(EngineError::Backend(format!(
+                "input weight must be finite, got {weight}"
+            )));
+        }
+        self.pending_injections.push(Event {
+            target: neuron,
+            value: weight as f32,
+        });
+        Ok(())
+    }
+
     fn device_memory_bytes(&self) -> Option<u64> {
         let b = &self.buffers;
         let network: u64 = [
@@ -1013,7 +1051,12 @@ impl Engine for GpuEngine {
     fn set_stimulus_rate(&mut self, stimulus: usize, rate_hz: f64) -> Result<(), EngineError> {
         let lambda = super::check_rate_change(&self.net, stimulus, rate_hz)?;
         let stream = stream_id(Purpose::Poisson, stimulus);
-        let Some(si) = self.dn.poisson_stims.iter().position(|s| s.stream == stream) else {
+        let Some(si) = self
+            .dn
+            .poisson_stims
+            .iter()
+            .position(|s| s.stream == stream)
+        else {
             // A Poisson stimulus without targets has no entry on the device.
             return Ok(());
         };
