@@ -27,9 +27,9 @@
 
 use renshaw::build::{Network, Recorder, build};
 use renshaw::description::{Description, Override, load_with};
-use renshaw::engine::cpu::CpuEngine;
 use renshaw::engine::{Chunk, Engine};
 use renshaw::rng::Stream;
+use renshaw::simulation::{Backend, RunOptions, make_engine};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -48,6 +48,8 @@ pub struct Loop {
     pub sample_ms: f64,
     /// Interval of the printed lines, ms (a multiple of `sample_ms`).
     pub report_ms: f64,
+    /// The engine (the loop uses only the `Engine` trait).
+    pub backend: Backend,
 }
 
 impl Default for Loop {
@@ -57,6 +59,7 @@ impl Default for Loop {
             delay_ms: (1000.0, 3000.0),
             sample_ms: 1000.0,
             report_ms: 60_000.0,
+            backend: Backend::Cpu,
         }
     }
 }
@@ -231,7 +234,11 @@ pub fn run(
     let trigger_steps =
         net.projections[plastic].dopamine.unwrap().deliver_interval as u64 * net.min_delay;
     let net = Arc::new(net);
-    let mut engine = CpuEngine::new(Arc::clone(&net), None).unwrap_or_else(|e| panic!("{e}"));
+    let opts = RunOptions {
+        backend: cfg.backend,
+        ..Default::default()
+    };
+    let mut engine = make_engine(Arc::clone(&net), &opts).unwrap_or_else(|e| panic!("{e}"));
     let sample_every = (cfg.sample_ms / dt).round() as u64;
     let report_every = (cfg.report_ms / dt).round() as u64;
     assert!(
@@ -273,7 +280,7 @@ pub fn run(
         l.offset as usize..(l.offset + l.size) as usize
     });
     let mut last_counts = (0u64, 0u64, 0u64); // E spikes, I spikes, step
-    let mut sample = |engine: &CpuEngine, pairings: u64, rewards: u64, rows: &mut Vec<Row>| {
+    let mut sample = |engine: &dyn Engine, pairings: u64, rewards: u64, rows: &mut Vec<Row>| {
         let w = engine.synapse_weights().unwrap();
         let counts = engine.spike_counts();
         let [ne, ni] = pop_ranges.clone().map(|r| counts[r].iter().sum::<u64>());
@@ -344,7 +351,7 @@ pub fn run(
             );
         }
     };
-    sample(&engine, 0, 0, &mut rows);
+    sample(engine.as_ref(), 0, 0, &mut rows);
     let mut chunk = Chunk::default();
     let mut ab: Vec<(u64, bool)> = Vec::new();
     while engine.current_step() < steps {
@@ -383,7 +390,7 @@ pub fn run(
             }
         }
         if engine.current_step().is_multiple_of(sample_every) || engine.current_step() == steps {
-            sample(&engine, pairings, rewards, &mut rows);
+            sample(engine.as_ref(), pairings, rewards, &mut rows);
         }
     }
     let counts = engine.spike_counts();
@@ -418,6 +425,7 @@ fn main() {
     let mut overrides = Vec::new();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut out_dir = root.join("target/distal_reward");
+    let mut backend = Backend::Cpu;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -426,7 +434,8 @@ fn main() {
                 overrides.push(kv.parse::<Override>().unwrap_or_else(|e| panic!("{e}")));
             }
             "--out" => out_dir = PathBuf::from(args.next().expect("--out DIR")),
-            other => panic!("unknown argument {other}: use --set KEY=VALUE or --out DIR"),
+            "--gpu" => backend = Backend::Gpu,
+            other => panic!("unknown argument {other}: use --set KEY=VALUE, --out DIR or --gpu"),
         }
     }
     let desc = load_with(&root.join("examples/distal_reward.toml"), &overrides)
@@ -435,7 +444,11 @@ fn main() {
     let mut csv =
         std::io::BufWriter::new(std::fs::File::create(out_dir.join("weights.csv")).unwrap());
     let t0 = Instant::now();
-    let out = run(&desc, Loop::default(), Some(&mut csv), true);
+    let cfg = Loop {
+        backend,
+        ..Loop::default()
+    };
+    let out = run(&desc, cfg, Some(&mut csv), true);
     let wall = t0.elapsed().as_secs_f64();
     csv.flush().unwrap();
     renshaw::output::npy::write_array(&out_dir.join("final_weights.npy"), &out.final_weights)
