@@ -81,7 +81,7 @@ def _round_half_away(x):
 
 FUNCS = {"sqrt": math.sqrt, "exp": math.exp, "ln": math.log, "log10": math.log10,
          "round": _round_half_away, "floor": math.floor, "ceil": math.ceil, "abs": abs,
-         "min": min, "max": max}
+         "min": min, "max": max, "round_even": round}  # Python's round: half to even
 EXPR = re.compile(r"^\$\{(.*)\}$")
 
 
@@ -121,11 +121,9 @@ def q_full(i, j):
 
 
 def half_even(x):
-    """An expression for x rounded half to even (x >= 0), as np.round in the
-    reference implementation (scale 0.05: L5E 242.5 -> 242; scale 0.1: L4E
-    2191.5 -> 2192): round half down, plus one at a tie with an odd floor."""
-    return (f"ceil({x} - 0.5) + (round({x}) - ceil({x} - 0.5))"
-            f" * (floor({x}) - 2 * floor({x} / 2))")
+    """An expression for x rounded half to even, as np.round in the reference
+    implementation (scale 0.05: L5E 242.5 -> 242; scale 0.1: L4E 2191.5 -> 2192)."""
+    return f"round_even({x})"
 
 
 def dc_expr(i):
@@ -341,7 +339,7 @@ def ties(scale):
 def fmt_eval(expr, env):
     x = evaluate(expr, env)
     # integers where the format expects them: sizes, n, seed
-    if re.match(r"^(round|ceil)\(", expr) or expr == "seed":
+    if re.match(r"^(round|round_even|ceil)\(", expr) or expr == "seed":
         return str(int(x))
     return fmt(x)
 

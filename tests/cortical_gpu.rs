@@ -81,7 +81,7 @@ fn brunel_cuba_and_pd14_statistics_agree_between_cpu_and_gpu() {
     let gpu = run("examples/cuba.toml", &cuba, Backend::Gpu);
     assert_same_statistics("cuba", &cpu, &gpu, 0.1, 0.05);
 
-    // 1,543 neurons with the full in-degrees (6 million synapses), 300 ms
+    // 1,544 neurons with the full in-degrees (6 million synapses), 300 ms
     // after a 200 ms warm-up.
     let pd14 = ["scale=0.02", "t_presim=200", "t_sim=300"];
     let cpu = run("examples/pd14.toml", &pd14, Backend::Cpu);
