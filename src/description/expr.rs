@@ -344,7 +344,10 @@ mod tests {
         assert_eq!(eval("round(n * scale)").unwrap(), 2068.0);
         assert_eq!(eval("round(2.5) + round(-2.5)").unwrap(), 0.0);
         assert_eq!(eval("round(2.5)").unwrap(), 3.0);
-        assert_eq!(eval("round_even(2.5) + round_even(3.5) + round_even(-0.5)").unwrap(), 6.0);
+        assert_eq!(
+            eval("round_even(2.5) + round_even(3.5) + round_even(-0.5)").unwrap(),
+            6.0
+        );
         assert_eq!(eval("max(1, min(5, 3))").unwrap(), 3.0);
         assert!((eval("sqrt(2) * sqrt(2)").unwrap() - 2.0).abs() < 1e-15);
         assert!((eval("ln(exp(1.5))").unwrap() - 1.5).abs() < 1e-15);
