@@ -519,34 +519,7 @@ fn stdp_reference_cases_match_nest_and_twin() {
             "{name}: GPU and twin spikes differ"
         );
 
-        for (pop_name, spikes) in reference["spikes"].as_object().unwrap() {
-            let pop = net
-                .populations
-                .iter()
-                .find(|p| &p.name == pop_name)
-                .unwrap();
-            let mut expected: Vec<(u64, u32)> = spikes["times"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .zip(spikes["senders"].as_array().unwrap())
-                .map(|(t, s)| {
-                    (
-                        (t.as_f64().unwrap() / net.dt).round() as u64,
-                        s.as_u64().unwrap() as u32,
-                    )
-                })
-                .collect();
-            let mut got: Vec<(u64, u32)> = gpu
-                .spikes
-                .iter()
-                .filter(|s| s.neuron >= pop.offset && s.neuron < pop.offset + pop.size)
-                .map(|s| (s.stamp, s.neuron - pop.offset))
-                .collect();
-            expected.sort();
-            got.sort();
-            assert_eq!(got, expected, "{name}: spikes of {pop_name}");
-        }
+        common::assert_spike_list_matches(name, &reference, &net, &gpu.spikes);
 
         let (mut worst_nest, mut worst_twin, mut compared) = (0.0f64, 0.0f64, 0);
         for (proj, series) in reference["weights"].as_object().unwrap() {

@@ -118,7 +118,13 @@ struct Parser<'a, F: Fn(&str) -> Option<f64>> {
     pos: usize,
     end: usize,
     lookup: &'a F,
+    /// Nesting of parentheses, calls and unary signs, bounded so that a
+    /// pathological expression is an error rather than a stack overflow.
+    depth: usize,
 }
+
+/// The deepest nesting an expression may have.
+const MAX_DEPTH: usize = 200;
 
 impl<F: Fn(&str) -> Option<f64>> Parser<'_, F> {
     fn peek(&self) -> Option<&Token> {
@@ -174,6 +180,19 @@ impl<F: Fn(&str) -> Option<f64>> Parser<'_, F> {
 
     /// unary := '-' unary | '+' unary | power
     fn unary(&mut self) -> Result<f64, ExprError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(ExprError::new(
+                self.offset(),
+                format!("the expression nests deeper than {MAX_DEPTH} levels"),
+            ));
+        }
+        let v = self.unary_inner();
+        self.depth -= 1;
+        v
+    }
+
+    fn unary_inner(&mut self) -> Result<f64, ExprError> {
         if self.eat('-') {
             Ok(-self.unary()?)
         } else if self.eat('+') {
@@ -306,6 +325,7 @@ pub fn evaluate(text: &str, lookup: &impl Fn(&str) -> Option<f64>) -> Result<f64
         pos: 0,
         end,
         lookup,
+        depth: 0,
     };
     let v = parser.sum()?;
     if parser.pos < parser.tokens.len() {
@@ -387,5 +407,13 @@ mod tests {
         );
         assert!(eval("").is_err());
         assert!(eval("exp(1000)").unwrap_err().message.contains("inf"));
+        let deep = format!("{}1{}", "(".repeat(100_000), ")".repeat(100_000));
+        assert!(eval(&deep).unwrap_err().message.contains("nests deeper"));
+        assert!(
+            eval(&"-".repeat(100_000))
+                .unwrap_err()
+                .message
+                .contains("nests deeper")
+        );
     }
 }

@@ -214,6 +214,37 @@ pub struct GpuEngine {
     limits: wgpu::Limits,
 }
 
+impl Buffers {
+    /// The buffers of bind group 0, in binding order (also what the network
+    /// occupies on the device, with the uniforms and the synapse chunks).
+    fn network_bindings(&self) -> [&wgpu::Buffer; 21] {
+        let b = self;
+        [
+            &b.pop_params,
+            &b.neuron_info,
+            &b.state,
+            &b.refractory,
+            &b.ring,
+            &b.i_stim,
+            &b.spike_list,
+            &b.counters,
+            &b.spike_counts,
+            &b.rec_buf,
+            &b.poisson_entries,
+            &b.poisson_stims,
+            &b.inv_k,
+            &b.events,
+            &b.sample_map,
+            &b.sample_buf,
+            &b.stdp_rules,
+            &b.pre_state,
+            &b.post_history,
+            &b.dopa_rules,
+            &b.dopamine,
+        ]
+    }
+}
+
 fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
     wgpu::BindGroupLayoutEntry {
         binding,
@@ -627,29 +658,7 @@ impl GpuEngine {
         layout: &wgpu::BindGroupLayout,
         b: &Buffers,
     ) -> wgpu::BindGroup {
-        let all = [
-            &b.pop_params,
-            &b.neuron_info,
-            &b.state,
-            &b.refractory,
-            &b.ring,
-            &b.i_stim,
-            &b.spike_list,
-            &b.counters,
-            &b.spike_counts,
-            &b.rec_buf,
-            &b.poisson_entries,
-            &b.poisson_stims,
-            &b.inv_k,
-            &b.events,
-            &b.sample_map,
-            &b.sample_buf,
-            &b.stdp_rules,
-            &b.pre_state,
-            &b.post_history,
-            &b.dopa_rules,
-            &b.dopamine,
-        ];
+        let all = b.network_bindings();
         let entries: Vec<_> = all
             .iter()
             .enumerate()
@@ -989,35 +998,16 @@ impl Engine for GpuEngine {
 
     fn device_memory_bytes(&self) -> Option<u64> {
         let b = &self.buffers;
-        let network: u64 = [
-            &b.pop_params,
-            &b.neuron_info,
-            &b.state,
-            &b.refractory,
-            &b.ring,
-            &b.i_stim,
-            &b.spike_list,
-            &b.counters,
-            &b.spike_counts,
-            &b.rec_buf,
-            &b.poisson_entries,
-            &b.poisson_stims,
-            &b.inv_k,
-            &b.events,
-            &b.sample_map,
-            &b.sample_buf,
-            &b.stdp_rules,
-            &b.pre_state,
-            &b.post_history,
-            &b.uniforms,
-        ]
-        .iter()
-        .map(|buf| buf.size())
-        .sum();
+        let network: u64 = b
+            .network_bindings()
+            .iter()
+            .chain([&&b.uniforms])
+            .map(|buf| buf.size())
+            .sum();
         let synapses: u64 = self
             .chunk_buffers
             .iter()
-            .map(|c| c.synapses.size() + c.plastic.size() + c.row_ptr_bytes)
+            .map(|c| c.synapses.size() + c.plastic.size() + c.dopa_syn.size() + c.row_ptr_bytes)
             .sum();
         Some(network + synapses)
     }
