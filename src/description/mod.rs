@@ -9,11 +9,13 @@ pub mod expr;
 pub mod node;
 mod params;
 mod parse;
+mod protocol;
 mod templates;
 pub mod types;
 
 pub use diagnostic::{DescriptionErrors, Diagnostic};
 pub use params::Override;
+pub use protocol::HINDLIMB_DEFAULTS;
 pub use types::*;
 
 use node::{LineIndex, SyntaxError};

@@ -18,6 +18,8 @@ const TOP_KEYS: &[&str] = &[
     "projections",
     "record",
     "record_weights",
+    "bodies",
+    "phases",
     "run",
 ];
 const SYNAPSE_RULES: &[&str] = &["static", "stdp", "stdp_nn_symm", "stdp_dopamine"];
@@ -124,7 +126,7 @@ impl<'a> Checker<'a> {
         });
     }
 
-    fn expected(&mut self, node: &Node, path: &str, what: &str) {
+    pub(crate) fn expected(&mut self, node: &Node, path: &str, what: &str) {
         self.error(
             &node.span,
             path,
@@ -134,7 +136,7 @@ impl<'a> Checker<'a> {
     }
 
     /// Checks that `node` is a table whose keys are all in `allowed`.
-    fn table<'n>(&mut self, node: &'n Node, path: &str, allowed: &[&str]) -> Option<&'n [Entry]> {
+    pub(crate) fn table<'n>(&mut self, node: &'n Node, path: &str, allowed: &[&str]) -> Option<&'n [Entry]> {
         let NodeKind::Table(entries) = &node.kind else {
             self.expected(node, path, "a table");
             return None;
@@ -158,7 +160,7 @@ impl<'a> Checker<'a> {
         Some(entries)
     }
 
-    fn number(&mut self, node: &Node, path: &str) -> Option<f64> {
+    pub(crate) fn number(&mut self, node: &Node, path: &str) -> Option<f64> {
         match node.as_f64() {
             Some(v) if v.is_nan() => {
                 self.error(&node.span, path, "NaN is not allowed", None);
@@ -172,7 +174,7 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn finite(&mut self, node: &Node, path: &str) -> Option<f64> {
+    pub(crate) fn finite(&mut self, node: &Node, path: &str) -> Option<f64> {
         let v = self.number(node, path)?;
         if v.is_infinite() {
             self.error(&node.span, path, "must be finite", None);
@@ -181,7 +183,7 @@ impl<'a> Checker<'a> {
         Some(v)
     }
 
-    fn int(&mut self, node: &Node, path: &str) -> Option<i64> {
+    pub(crate) fn int(&mut self, node: &Node, path: &str) -> Option<i64> {
         match node.kind {
             NodeKind::Int(i) => Some(i),
             _ => {
@@ -191,7 +193,7 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn string<'n>(&mut self, node: &'n Node, path: &str) -> Option<&'n str> {
+    pub(crate) fn string<'n>(&mut self, node: &'n Node, path: &str) -> Option<&'n str> {
         match &node.kind {
             NodeKind::Str(s) => Some(s),
             _ => {
@@ -201,7 +203,7 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn boolean(&mut self, node: &Node, path: &str) -> Option<bool> {
+    pub(crate) fn boolean(&mut self, node: &Node, path: &str) -> Option<bool> {
         match node.kind {
             NodeKind::Bool(b) => Some(b),
             _ => {
@@ -228,7 +230,7 @@ impl<'a> Checker<'a> {
     }
 
     /// A number or a distribution table.
-    fn dist(&mut self, node: &Node, path: &str) -> Option<Dist> {
+    pub(crate) fn dist(&mut self, node: &Node, path: &str) -> Option<Dist> {
         if let Some(v) = node.as_f64() {
             return self.finite(node, path).map(|_| Dist::Constant(v));
         }
@@ -356,7 +358,7 @@ impl<'a> Checker<'a> {
         Some(())
     }
 
-    fn required<'n>(
+    pub(crate) fn required<'n>(
         &mut self,
         t: &'n [Entry],
         parent: &Node,
@@ -372,7 +374,7 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn required_finite(
+    pub(crate) fn required_finite(
         &mut self,
         t: &[Entry],
         parent: &Node,
@@ -535,8 +537,6 @@ pub(crate) fn read_description(
     let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let populations = read_populations(&raw, ck, &name_refs);
 
-    let run = read_run(top, ck, dt);
-
     let mut stimuli = Vec::new();
     if let Some(e) = get(top, "stimuli") {
         for (i, node) in array_of_tables(ck, &e.value, "stimuli")
@@ -555,6 +555,24 @@ pub(crate) fn read_description(
             }
         }
     }
+    let n_stimuli_written = get(top, "stimuli").map_or(0, |e| match &e.value.kind {
+        NodeKind::Array(a) => a.len(),
+        _ => 0,
+    });
+    let bodies = super::protocol::read_bodies(
+        top,
+        ck,
+        &name_refs,
+        &populations,
+        dt,
+        &mut stimuli,
+        n_stimuli_written,
+    );
+    let phases = super::protocol::read_phases(top, ck, &name_refs, &bodies, dt);
+    let phases_total = (get(top, "phases").is_some() && !phases.is_empty())
+        .then(|| phases.iter().map(|p| p.duration).sum::<f64>());
+    let run = read_run(top, ck, dt, phases_total);
+
     let mut projections = Vec::new();
     if let Some(e) = get(top, "projections") {
         for (i, node) in array_of_tables(ck, &e.value, "projections")
@@ -625,16 +643,18 @@ pub(crate) fn read_description(
         records,
         weight_records,
         run: run?,
+        bodies,
+        phases,
     })
 }
 
-fn valid_name(name: &str) -> bool {
+pub(crate) fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
-fn array_of_tables<'n>(ck: &mut Checker<'_>, node: &'n Node, path: &str) -> Vec<&'n Node> {
+pub(crate) fn array_of_tables<'n>(ck: &mut Checker<'_>, node: &'n Node, path: &str) -> Vec<&'n Node> {
     match &node.kind {
         NodeKind::Array(items) => items.iter().collect(),
         _ => {
@@ -652,8 +672,19 @@ fn array_of_tables<'n>(ck: &mut Checker<'_>, node: &'n Node, path: &str) -> Vec<
     }
 }
 
-fn read_run(top: &[Entry], ck: &mut Checker<'_>, dt: f64) -> Option<RunSpec> {
+fn read_run(
+    top: &[Entry],
+    ck: &mut Checker<'_>,
+    dt: f64,
+    phases_total: Option<f64>,
+) -> Option<RunSpec> {
     let Some(e) = get(top, "run") else {
+        if let Some(total) = phases_total {
+            return (total > 0.0).then_some(RunSpec {
+                duration: total,
+                warmup: 0.0,
+            });
+        }
         ck.error(
             &(0..0),
             "run",
@@ -663,7 +694,23 @@ fn read_run(top: &[Entry], ck: &mut Checker<'_>, dt: f64) -> Option<RunSpec> {
         return None;
     };
     let t = ck.table(&e.value, "run", &["duration", "warmup"])?;
-    let duration = read_run_duration(t, &e.value, ck, dt);
+    let duration = match (get(t, "duration"), phases_total) {
+        (None, Some(total)) => Some(total),
+        (Some(d), Some(total)) => read_run_duration(t, &e.value, ck, dt).and_then(|v| {
+            if (v - total).abs() > 1e-9 * total.max(1.0) {
+                ck.error(
+                    &d.value.span,
+                    "run.duration",
+                    format!("{v} ms differs from the phases' total, {total} ms"),
+                    Some("leave run.duration out: with [[phases]] it is their sum".into()),
+                );
+                None
+            } else {
+                Some(v)
+            }
+        }),
+        _ => read_run_duration(t, &e.value, ck, dt),
+    };
     let warmup = match get(t, "warmup") {
         Some(w) => read_run_warmup(&w.value, ck, dt, duration),
         None => Some(0.0),
@@ -1085,7 +1132,7 @@ fn read_neuron_indices(
     ok.then_some(out)
 }
 
-fn population_ref(
+pub(crate) fn population_ref(
     name: &str,
     node: &Node,
     path: &str,
@@ -1188,7 +1235,7 @@ fn check_delay(ck: &mut Checker<'_>, d: Dist, node: &Node, path: &str, dt: f64) 
 }
 
 /// Reads the `synapse` key of table `t` (the value of `node`).
-fn read_synapse(
+pub(crate) fn read_synapse(
     t: &[Entry],
     node: &Node,
     path: &str,

@@ -23,6 +23,7 @@ const TEMPLATE_KEYS: &[&str] = &[
     "projections",
     "record",
     "record_weights",
+    "bodies",
 ];
 const INSTANCE_KEYS: &[&str] = &["template", "prefix", "parameters"];
 /// Keys whose values name populations (a name, a list of names, or
@@ -168,6 +169,32 @@ pub(crate) fn expand(top: &mut Vec<Entry>, globals: &Scope, ck: &mut Checker<'_>
                         target.push(pop);
                     }
                 }
+                "bodies" => {
+                    // Body names are prefixed like population names, and the
+                    // populations they drive and read are renamed.
+                    let NodeKind::Table(list) = copy.kind else {
+                        continue;
+                    };
+                    let Some(target) = table_entry(top, "bodies", &part.value) else {
+                        continue;
+                    };
+                    for mut body in list {
+                        body.key = format!("{prefix}{}", body.key);
+                        if let NodeKind::Table(fields) = &mut body.value.kind {
+                            rename_body(fields, &rename);
+                        }
+                        if target.iter().any(|b| b.key == body.key) {
+                            ck.error(
+                                &body.key_span,
+                                &format!("{path}.bodies.{}", body.key),
+                                format!("body `{}` of instance `{}` already exists", body.key, inst.key),
+                                Some("give the instance another name or `prefix`".into()),
+                            );
+                            continue;
+                        }
+                        target.push(body);
+                    }
+                }
                 key if ARRAYS.contains(&key) => {
                     let NodeKind::Array(items) = copy.kind else {
                         continue;
@@ -304,6 +331,23 @@ fn rename_in_table(fields: &mut [Entry], rename: &impl Fn(&str) -> String) {
         } else if let NodeKind::Table(inner) = &mut f.value.kind {
             // `synapse = { dopamine = "DA", ... }`.
             rename_in_table(inner, rename);
+        }
+    }
+}
+
+fn rename_body(fields: &mut [Entry], rename: &impl Fn(&str) -> String) {
+    for f in fields.iter_mut() {
+        match (f.key.as_str(), &mut f.value.kind) {
+            ("flexor" | "extensor", _) => rename_references(&mut f.value, rename),
+            ("cue", NodeKind::Table(inner)) => rename_in_table(inner, rename),
+            ("afferents", NodeKind::Array(items)) => {
+                for item in items {
+                    if let NodeKind::Table(inner) = &mut item.kind {
+                        rename_in_table(inner, rename);
+                    }
+                }
+            }
+            _ => {}
         }
     }
 }

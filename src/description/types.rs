@@ -24,6 +24,157 @@ pub struct Description {
     pub weight_records: Vec<WeightRecordSpec>,
     /// How long to simulate.
     pub run: RunSpec,
+    /// Closed-loop bodies (`[bodies.NAME]`), in file order.
+    pub bodies: Vec<BodySpec>,
+    /// Protocol phases (`[[phases]]`) in order; empty when the description
+    /// has none (then bodies run one implicit phase with contingent cues).
+    pub phases: Vec<PhaseSpec>,
+}
+
+/// A body in closed loop with the network: every `interval` ms it reads the
+/// spikes of its motor pools and sets the rates of its afferents.
+#[derive(Debug, Clone, Serialize)]
+pub struct BodySpec {
+    /// Its name (instances prefix it as they prefix populations).
+    pub name: String,
+    /// The body model and its parameters.
+    pub model: BodyModelSpec,
+    /// Exchange interval in ms: a whole number of steps, at least one.
+    pub interval: f64,
+    /// Populations whose spikes drive the flexor.
+    pub flexor: Vec<usize>,
+    /// Populations whose spikes drive the extensor.
+    pub extensor: Vec<usize>,
+    /// Afferents whose rates follow the body's state.
+    pub afferents: Vec<AfferentSpec>,
+    /// The cue delivered to the body's cue afferents, if any.
+    pub cue: Option<CueSpec>,
+}
+
+/// The body models.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BodyModelSpec {
+    /// A one-degree-of-freedom hindlimb under gravity.
+    Hindlimb(HindlimbParams),
+}
+
+/// Parameters of the hindlimb (see `closed_loop::Hindlimb`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct HindlimbParams {
+    /// Limb length from the joint to the foot, mm.
+    pub length: f64,
+    /// Limb mass, g (a uniform rod about the joint).
+    pub mass: f64,
+    /// Largest flexion angle, rad (the foot's highest point).
+    pub max_angle: f64,
+    /// Viscous damping at the joint, N·mm·s/rad.
+    pub damping: f64,
+    /// Torque of the fully active flexor, N·mm.
+    pub flexor_torque: f64,
+    /// Torque of the fully active extensor, N·mm.
+    pub extensor_torque: f64,
+    /// Motoneuron rate (Hz per neuron) that activates a muscle fully.
+    pub saturation_rate: f64,
+    /// Time constant of muscle activation, ms.
+    pub activation_tau: f64,
+    /// Gravitational acceleration, m/s².
+    pub gravity: f64,
+}
+
+impl HindlimbParams {
+    /// Highest foot height, mm (the foot hangs at 0).
+    pub fn max_height(&self) -> f64 {
+        self.length * (1.0 - self.max_angle.cos())
+    }
+}
+
+/// What an afferent population reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Signal {
+    /// The flexor's stretch: 1 with the limb hanging, 0 fully flexed.
+    Flexor,
+    /// The extensor's stretch: 0 with the limb hanging, 1 fully flexed.
+    Extensor,
+}
+
+/// An afferent population whose Poisson drive follows the body.
+#[derive(Debug, Clone, Serialize)]
+pub struct AfferentSpec {
+    /// The afferent population.
+    pub population: usize,
+    /// The muscle whose stretch it reports.
+    pub signal: Signal,
+    /// Rate at zero stretch, Hz.
+    pub base_rate: f64,
+    /// Hz per unit of stretch (0..1).
+    pub length_gain: f64,
+    /// Hz per unit of stretch per second, for lengthening only (Ia-like).
+    pub velocity_gain: f64,
+    /// Largest rate, Hz.
+    pub max_rate: f64,
+    /// Index of the Poisson stimulus that carries it (appended to `stimuli`).
+    pub stimulus: usize,
+}
+
+/// A cue: a burst of Poisson input to the cue afferents.
+#[derive(Debug, Clone, Serialize)]
+pub struct CueSpec {
+    /// The cue afferent population.
+    pub population: usize,
+    /// Foot height (mm) below which a contingent cue is delivered.
+    pub threshold: f64,
+    /// Rate of the afferents' drive during a cue, Hz.
+    pub rate: f64,
+    /// Length of one cue, ms.
+    pub duration: f64,
+    /// Smallest time between two cue onsets, ms.
+    pub min_interval: f64,
+    /// Index of the Poisson stimulus that carries it (appended to `stimuli`).
+    pub stimulus: usize,
+}
+
+/// Where a body's cues come from in a phase.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CueMode {
+    /// No cues.
+    Off,
+    /// A cue whenever the body's own foot is below the threshold (master).
+    Contingent,
+    /// The cues of another body (its index), at the same moments (yoked).
+    Yoked(usize),
+}
+
+/// A protocol phase.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseSpec {
+    /// Its name.
+    pub name: String,
+    /// Simulated time, ms (0 for a pure gap).
+    pub duration: f64,
+    /// Cue mode of every body, in body order.
+    pub cues: Vec<CueMode>,
+    /// Populations silenced (lesioned) during the phase.
+    pub silence: Vec<usize>,
+    /// Whether plastic projections learn during the phase.
+    pub plasticity: bool,
+    /// Put every body back at rest when the phase starts.
+    pub reset_bodies: bool,
+    /// Changes to the plastic weights when the phase starts (an "overnight").
+    pub gap: Option<GapSpec>,
+}
+
+/// What happens to plastic weights over a gap between sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct GapSpec {
+    /// Fraction of each weight's change since the start of the run that is
+    /// lost: `w <- w0 + (1 - weight_decay) (w - w0)`.
+    pub weight_decay: f64,
+    /// Standard deviation of Gaussian noise added to each weight, as a
+    /// fraction of the projection's largest weight.
+    pub weight_noise: f64,
 }
 
 /// `[network]`.
