@@ -6,6 +6,7 @@
 
 pub mod bench;
 pub mod build;
+pub mod closed_loop;
 pub mod description;
 pub mod engine;
 pub mod models;

@@ -21,6 +21,10 @@ pub enum Purpose {
     StimulusSynapse = 5,
     /// Poisson spike counts.
     Poisson = 6,
+    /// Weight noise of a protocol's gap between sessions.
+    GapNoise = 7,
+    /// Random torque of a closed-loop body.
+    BodyNoise = 8,
 }
 
 /// A stream id: purpose in the top byte, the object's index below.

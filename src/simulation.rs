@@ -2,6 +2,8 @@
 //! recordings to disk, and write `summary.json`.
 
 use crate::build::{BuildError, Network, build};
+use crate::closed_loop::{ClosedLoop, ClosedLoopError, ProtocolSummary};
+use crate::output::npy::write_array;
 use crate::description::{self, Description, DescriptionErrors};
 use crate::engine::cpu::CpuEngine;
 use crate::engine::gpu::GpuEngine;
@@ -86,6 +88,9 @@ pub enum RunError {
         /// The duration.
         duration_ms: f64,
     },
+    /// The closed loop failed.
+    #[error("{0}")]
+    ClosedLoop(#[from] ClosedLoopError),
     /// Output could not be written.
     #[error("cannot write output to {path}: {source}")]
     Io {
@@ -190,7 +195,41 @@ pub struct Summary {
     pub spike_recordings: Vec<SpikeRecording>,
     /// Files written (relative to the output directory).
     pub files: Vec<String>,
+    /// Bodies and phases: the closed loop's measures (absent without bodies or phases).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<ProtocolSummary>,
 }
+
+/// Writes each body's foot heights and cue times under `bodies/`; returns
+/// the file names relative to `dir`.
+fn write_body_traces(dir: &Path, cl: &ClosedLoop, dt: f64) -> Result<Vec<String>, RunError> {
+    let sub = dir.join(BODIES_DIR);
+    std::fs::create_dir_all(&sub).map_err(|source| RunError::Io {
+        path: sub.clone(),
+        source,
+    })?;
+    let mut files = Vec::new();
+    for (name, trace) in cl.traces() {
+        let heights = format!("{BODIES_DIR}/{name}_height.npy");
+        let cues = format!("{BODIES_DIR}/{name}_cue_times.npy");
+        let cue_ms: Vec<f64> = trace.cue_steps.iter().map(|&s| s as f64 * dt).collect();
+        for (file, result) in [
+            (&heights, write_array(&dir.join(&heights), &trace.heights)),
+            (&cues, write_array(&dir.join(&cues), &cue_ms)),
+        ] {
+            result.map_err(|source| RunError::Io {
+                path: dir.join(file),
+                source,
+            })?;
+        }
+        files.push(heights);
+        files.push(cues);
+    }
+    Ok(files)
+}
+
+/// Subdirectory of a run directory with the bodies' traces.
+pub const BODIES_DIR: &str = "bodies";
 
 /// What a run returns.
 #[derive(Debug)]
@@ -328,6 +367,14 @@ pub fn run_description(
             path: dir.map(Path::to_path_buf).unwrap_or_default(),
             source: e,
         })?;
+    let mut closed_loop = ClosedLoop::new(desc, &net);
+    if let Some(cl) = closed_loop.as_mut() {
+        cl.at(engine.as_mut(), 0)?;
+    }
+    // Closed loops stop every exchange interval; output still reaches the
+    // disk in chunks of about `chunk_steps`.
+    let mut pending = Chunk::default();
+    let mut written_to = 0;
     let mut done = 0;
     while done < net.steps {
         // Chunks end at weight snapshots, so that snapshots fall on their steps.
@@ -343,6 +390,10 @@ pub fn run_description(
         } else {
             next_snapshot
         };
+        let next_stop = match &closed_loop {
+            Some(cl) => next_stop.min(cl.next_event(done)),
+            None => next_stop,
+        };
         let n = opts
             .chunk_steps
             .max(1)
@@ -350,17 +401,31 @@ pub fn run_description(
             .min(next_stop - done);
         let mut chunk = Chunk::default();
         let result = engine.advance(n, &mut chunk);
-        // Whatever was simulated reaches the disk before an error is reported.
-        if let (Some(w), Some(dir)) = (writer.as_mut(), &opts.out_dir) {
-            w.write(&chunk).map_err(io_err(dir))?;
-        }
-        result?;
         trains.add(&chunk.spikes);
+        if writer.is_some() {
+            pending.spikes.extend_from_slice(&chunk.spikes);
+            pending.samples.extend(chunk.samples.iter().cloned());
+        }
         if opts.keep_in_memory {
             kept.spikes.extend_from_slice(&chunk.spikes);
             kept.samples.extend(chunk.samples);
         }
         done += n;
+        // Whatever was simulated reaches the disk before an error is reported.
+        if let (Some(w), Some(dir)) = (writer.as_mut(), &opts.out_dir) {
+            if result.is_err() || done - written_to >= opts.chunk_steps.max(1) || done == net.steps
+            {
+                w.write(&pending).map_err(io_err(dir))?;
+                pending = Chunk::default();
+                written_to = done;
+            }
+        }
+        result?;
+        if let Some(cl) = closed_loop.as_mut() {
+            if done < net.steps && cl.next_event(done - 1) == done {
+                cl.at(engine.as_mut(), done)?;
+            }
+        }
         if done == window.start_step {
             counts_at_warmup = Some(engine.spike_counts());
         }
@@ -465,6 +530,17 @@ pub fn run_description(
                 .collect()
         })
         .unwrap_or_default();
+    let protocol = match closed_loop {
+        Some(cl) => {
+            let mut summary = cl.summary();
+            if let Some(dir) = dir {
+                summary.files = write_body_traces(dir, &cl, net.dt)?;
+                files.extend(summary.files.iter().cloned());
+            }
+            Some(summary)
+        }
+        None => None,
+    };
     if writer.is_some() {
         files.extend(weight_series.iter().flat_map(|w| w.file_names()));
         files.extend(statistics_files);
@@ -492,6 +568,7 @@ pub fn run_description(
             real_time_factor: simulate_s / (duration_ms * 1e-3),
         },
         files,
+        protocol,
     };
     if let (Some(w), Some(dir)) = (writer.as_mut(), &opts.out_dir) {
         w.flush().map_err(io_err(dir))?;

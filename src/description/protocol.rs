@@ -31,6 +31,8 @@ const HINDLIMB_KEYS: &[&str] = &[
     "saturation_rate",
     "activation_tau",
     "gravity",
+    "torque_noise",
+    "noise_tau",
 ];
 const AFFERENT_KEYS: &[&str] = &[
     "population",
@@ -68,11 +70,13 @@ pub const HINDLIMB_DEFAULTS: HindlimbParams = HindlimbParams {
     mass: 3.0,
     max_angle: std::f64::consts::FRAC_PI_2,
     damping: 0.02,
-    flexor_torque: 0.9,
+    flexor_torque: 1.2,
     extensor_torque: 0.6,
     saturation_rate: 40.0,
-    activation_tau: 40.0,
+    activation_tau: 20.0,
     gravity: 9.81,
+    torque_noise: 0.0,
+    noise_tau: 50.0,
 };
 
 /// Reads `[bodies]`, appending each body's afferents and cue to `stimuli`.
@@ -283,6 +287,8 @@ fn read_hindlimb(t: &[Entry], path: &str, ck: &mut Checker<'_>) -> Option<Hindli
             "saturation_rate" => (&mut p.saturation_rate, v > 0.0, "> 0 Hz"),
             "activation_tau" => (&mut p.activation_tau, v > 0.0, "> 0 ms"),
             "gravity" => (&mut p.gravity, v >= 0.0, ">= 0 m/s²"),
+            "torque_noise" => (&mut p.torque_noise, v >= 0.0, ">= 0 N·mm"),
+            "noise_tau" => (&mut p.noise_tau, v > 0.0, "> 0 ms"),
             _ => continue,
         };
         if lower_ok {

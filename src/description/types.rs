@@ -80,6 +80,11 @@ pub struct HindlimbParams {
     pub activation_tau: f64,
     /// Gravitational acceleration, m/s².
     pub gravity: f64,
+    /// Standard deviation of a random torque on the joint (spontaneous
+    /// movements, postural sway), N·mm; 0 for none.
+    pub torque_noise: f64,
+    /// Correlation time of that torque (an Ornstein–Uhlenbeck process), ms.
+    pub noise_tau: f64,
 }
 
 impl HindlimbParams {

@@ -91,6 +91,19 @@ pub trait Engine {
             self.describe()
         )))
     }
+    /// Overwrites the weights of projection `projection`'s synapses, in
+    /// `Network::synapses` order, from the next step on.
+    fn set_projection_weights(
+        &mut self,
+        projection: usize,
+        weights: &[f64],
+    ) -> Result<(), EngineError> {
+        let _ = (projection, weights);
+        Err(EngineError::Backend(format!(
+            "{} cannot set weights at run time",
+            self.describe()
+        )))
+    }
     /// Silences (lesions) population `population` from the next step on, or
     /// restores it: a silenced neuron's state is frozen, the input that
     /// reaches it is discarded, and it emits no spikes.

@@ -21,6 +21,13 @@ impl NpyElement for f64 {
     }
 }
 
+impl NpyElement for f32 {
+    const DESCR: &'static str = "<f4";
+    fn write_le(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
+    }
+}
+
 impl NpyElement for u32 {
     const DESCR: &'static str = "<u4";
     fn write_le(self, out: &mut Vec<u8>) {
@@ -150,6 +157,10 @@ pub fn read_f64(path: &Path) -> std::io::Result<(Vec<usize>, Vec<f64>)> {
         "<f8" => data
             .chunks_exact(8)
             .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect(),
+        "<f4" => data
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")) as f64)
             .collect(),
         "<u4" => data
             .chunks_exact(4)
