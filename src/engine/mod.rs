@@ -91,8 +91,28 @@ pub trait Engine {
             self.describe()
         )))
     }
-    /// Overwrites the weights of projection `projection`'s synapses, in
-    /// `Network::synapses` order, from the next step on.
+    /// Weights of projection `projection`'s synapses, in the order of
+    /// [`projection_synapses`] (`synapse_weights()` filtered to the projection).
+    fn projection_weights(&self, projection: usize) -> Result<Vec<f64>, EngineError> {
+        check_projection(self.network(), projection)?;
+        let all = self.synapse_weights()?;
+        Ok(projection_synapses(self.network(), projection)
+            .into_iter()
+            .map(|k| all[k])
+            .collect())
+    }
+    /// Overwrites the weights of every synapse of projection `projection`, in
+    /// `Network::synapses` order restricted to that projection (the order
+    /// `synapse_weights()` lists them, filtered to the projection; see
+    /// [`projection_synapses`]), from the next step on: spikes emitted from
+    /// then on carry the new weights (spikes already on their way keep
+    /// theirs), and `synapse_weights()` shows them at once. Traces and all
+    /// other state are untouched: a plastic synapse keeps learning from the
+    /// new weight (a `stdp_dopamine` synapse's change since its last update
+    /// still adds to it at its next update). The weights must be finite and,
+    /// for `stdp` projections, lie in [0, Wmax] ([Wmax, 0] for a negative
+    /// Wmax), for `stdp_dopamine` in [Wmin, Wmax]; a static synapse keeps its
+    /// sign (excitatory >= 0, inhibitory <= 0). See [`check_projection_weights`].
     fn set_projection_weights(
         &mut self,
         projection: usize,
@@ -158,4 +178,78 @@ pub fn not_plastic(net: &Network, projection: usize) -> EngineError {
             "projection {projection} has static synapses; only plastic projections can be switched"
         ))
     }
+}
+
+/// Checks a projection index.
+pub fn check_projection(net: &Network, projection: usize) -> Result<(), EngineError> {
+    if projection >= net.projections.len() {
+        return Err(EngineError::Backend(format!(
+            "no projection {projection}: the network has {}",
+            net.projections.len()
+        )));
+    }
+    Ok(())
+}
+
+/// The synapses of projection `projection`: their indices in
+/// `Network::synapses`, increasing (so sorted by source, then target: the
+/// order in which weight recordings list them).
+pub fn projection_synapses(net: &Network, projection: usize) -> Vec<usize> {
+    net.synapses
+        .projection
+        .iter()
+        .enumerate()
+        .filter(|&(_, &p)| p as usize == projection)
+        .map(|(k, _)| k)
+        .collect()
+}
+
+/// Checks weights for [`Engine::set_projection_weights`] and returns the
+/// projection's synapses ([`projection_synapses`]): one finite weight per
+/// synapse, in [0, Wmax] (or [Wmax, 0]) for `stdp`, [Wmin, Wmax] for
+/// `stdp_dopamine`, and of the synapse's sign for static synapses (the
+/// channel it was built with: [0, inf) excitatory, (-inf, 0] inhibitory).
+pub fn check_projection_weights(
+    net: &Network,
+    projection: usize,
+    weights: &[f64],
+) -> Result<Vec<usize>, EngineError> {
+    check_projection(net, projection)?;
+    let synapses = projection_synapses(net, projection);
+    if weights.len() != synapses.len() {
+        return Err(EngineError::Backend(format!(
+            "projection {projection} has {} synapses, got {} weights",
+            synapses.len(),
+            weights.len()
+        )));
+    }
+    let proj = &net.projections[projection];
+    let bounds = match (&proj.dopamine, &proj.plasticity) {
+        (Some(d), _) => Some((d.wmin, d.wmax, "stdp_dopamine: [Wmin, Wmax]")),
+        (None, Some(s)) if s.wmax < 0.0 => Some((s.wmax, 0.0, "stdp: [Wmax, 0]")),
+        (None, Some(s)) => Some((0.0, s.wmax, "stdp: [0, Wmax]")),
+        (None, None) => None,
+    };
+    for (i, (&k, &w)) in synapses.iter().zip(weights).enumerate() {
+        if !w.is_finite() {
+            return Err(EngineError::Backend(format!(
+                "projection {projection}: weight {i} is {w}; weights must be finite"
+            )));
+        }
+        let allowed = match bounds {
+            Some((lo, hi, rule)) => (w < lo || w > hi).then(|| format!("[{lo}, {hi}] ({rule})")),
+            None if net.synapses.weight[k] >= 0.0 => (w < 0.0).then(|| {
+                "[0, inf) (a static synapse keeps its sign; this one is excitatory)".into()
+            }),
+            None => (w > 0.0).then(|| {
+                "(-inf, 0] (a static synapse keeps its sign; this one is inhibitory)".into()
+            }),
+        };
+        if let Some(allowed) = allowed {
+            return Err(EngineError::Backend(format!(
+                "projection {projection}: weight {i} is {w}, outside the allowed range {allowed}"
+            )));
+        }
+    }
+    Ok(synapses)
 }

@@ -161,6 +161,10 @@ pub struct CpuEngine {
     silenced: Vec<bool>,
     /// Synapse weights in fixed point, converted once (static synapses).
     weight_fixed: Vec<i64>,
+    /// Every synapse's weight once [`Engine::set_projection_weights`] has
+    /// changed some, in a network without plasticity (`None`: the
+    /// description's; plastic networks keep them in `plasticity.visible`).
+    set_weights: Option<Vec<f64>>,
     /// STDP state, when a projection is plastic.
     plasticity: Option<stdp::Plasticity>,
     /// Dopamine-modulated STDP state, when a projection has it.
@@ -262,6 +266,7 @@ impl CpuEngine {
                 .par_iter()
                 .map(|&w| to_fixed(w))
                 .collect(),
+            set_weights: None,
             plasticity: stdp::Plasticity::new(&net),
             dopamine: dopamine::Dopamine::new(&net),
             threads,
@@ -696,8 +701,46 @@ impl Engine for CpuEngine {
     fn synapse_weights(&self) -> Result<Vec<f64>, EngineError> {
         Ok(match &self.plasticity {
             Some(p) => p.visible.clone(),
-            None => self.net.synapses.weight.clone(),
+            None => self
+                .set_weights
+                .clone()
+                .unwrap_or_else(|| self.net.synapses.weight.clone()),
         })
+    }
+
+    fn set_projection_weights(
+        &mut self,
+        projection: usize,
+        weights: &[f64],
+    ) -> Result<(), EngineError> {
+        let synapses = super::check_projection_weights(&self.net, projection, weights)?;
+        for (&k, &w) in synapses.iter().zip(weights) {
+            self.weight_fixed[k] = to_fixed(w);
+        }
+        match self.plasticity.as_mut() {
+            Some(p) => {
+                // The working weight is what the next presynaptic spike (or
+                // dopamine update) starts from; changes still on their way
+                // would overwrite the visible weight when they arrive.
+                for (&k, &w) in synapses.iter().zip(weights) {
+                    p.weight[k] = w;
+                    p.visible[k] = w;
+                }
+                let of = &self.net.synapses.projection;
+                for bucket in &mut p.pending {
+                    bucket.retain(|&(k, _)| of[k] as usize != projection);
+                }
+            }
+            None => {
+                let all = self
+                    .set_weights
+                    .get_or_insert_with(|| self.net.synapses.weight.clone());
+                for (&k, &w) in synapses.iter().zip(weights) {
+                    all[k] = w;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn inject_input(&mut self, neuron: u32, weight: f64) -> Result<(), EngineError> {

@@ -848,6 +848,58 @@ impl DeviceNetwork {
             .collect()
     }
 
+    /// The synapses `ks` (indices in `Network::synapses`, increasing) by
+    /// synapse chunk: for each chunk that holds some, its index and, for
+    /// each of them, (its position in `ks`, its index within the chunk).
+    pub fn locate_synapses(&self, ks: &[usize]) -> Vec<(usize, Vec<(usize, usize)>)> {
+        let mut out = Vec::new();
+        let (mut base, mut i) = (0usize, 0usize);
+        for (c, chunk) in self.synapse_chunks.iter().enumerate() {
+            let end = base + chunk.synapses.len();
+            let mut here = Vec::new();
+            while i < ks.len() && ks[i] < end {
+                here.push((i, ks[i] - base));
+                i += 1;
+            }
+            if !here.is_empty() {
+                out.push((c, here));
+            }
+            base = end;
+        }
+        out
+    }
+
+    /// The index of synapse `j` of chunk `chunk`'s [`DopaSynapse`] state
+    /// among the chunk's, when it is a dopamine synapse.
+    pub fn dopa_index(&self, chunk: usize, j: usize) -> Option<usize> {
+        let states = self.dopamine.synapses.get(chunk)?;
+        states.binary_search_by_key(&(j as u32), |st| st.syn).ok()
+    }
+
+    /// Sets a synapse's weight to `w` as the kernels read it, as
+    /// [`DeviceNetwork::new`] lays a description's weight out: the f32 weight
+    /// in the synapse; for a dopamine synapse also its state's fixed point
+    /// (`dopa`, which must then be given); for other synapses of a plastic
+    /// network its [`PlasticState`] (`plastic`) as no change on its way (a
+    /// dopamine synapse's holds its state's index and is left alone).
+    pub fn encode_weight(
+        &self,
+        s: &mut Synapse,
+        plastic: Option<&mut PlasticState>,
+        dopa: Option<&mut DopaSynapse>,
+        w: f64,
+    ) {
+        s.weight = w as f32;
+        if self.is_dopamine(s) {
+            let r = &self.dopamine.rules
+                [self.stdp_rules[s.rule().expect("plastic")].dopamine as usize - 1];
+            let st = dopa.expect("a dopamine synapse's state");
+            (st.w_lo, st.w_hi) = crate::engine::twin::fixed::to_fixed(s.weight * r.w_scale);
+        } else if let Some(p) = plastic {
+            *p = [s.weight, s.weight];
+        }
+    }
+
     /// Whether a synapse is dopamine-modulated.
     #[inline]
     pub fn is_dopamine(&self, s: &Synapse) -> bool {
@@ -882,11 +934,17 @@ impl DeviceNetwork {
     /// early; see docs/gpu.md). A dopamine synapse shows its working weight,
     /// as on the CPU engine (NEST changes it at its updates, not at spike
     /// arrival), from its fixed point, in f64: `dopa` holds the dopamine
-    /// synapse states of every chunk, concatenated. Static synapses keep the
-    /// description's (f64) weights.
+    /// synapse states of every chunk, concatenated. Static synapses show
+    /// their (f64) weights in `base` (the description's, or as set at run
+    /// time), which the device never changes.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the device buffers read back, passed apart as the engines hold them"
+    )]
     pub fn visible_weights(
         &self,
         net: &Network,
+        base: &[f64],
         synapses: &[Synapse],
         plastic: &[PlasticState],
         pre_state: &[[u32; 2]],
@@ -894,7 +952,7 @@ impl DeviceNetwork {
         now: u64,
     ) -> Vec<f64> {
         let syn = &net.synapses;
-        let mut out = syn.weight.clone();
+        let mut out = base.to_vec();
         if !self.plastic {
             return out;
         }

@@ -208,6 +208,10 @@ pub struct GpuEngine {
     max_chunk_steps: u64,
     /// Input from [`Engine::inject_input`], added before the next step.
     pending_injections: Vec<Event>,
+    /// Every synapse's f64 weight once [`Engine::set_projection_weights`]
+    /// has changed some (`None`: the description's); static synapses show
+    /// these (the device never changes them).
+    set_weights: Option<Vec<f64>>,
     rec_capacity: u32,
     max_rows: u64,
     lost: Arc<AtomicBool>,
@@ -646,6 +650,7 @@ impl GpuEngine {
             step: 0,
             max_chunk_steps,
             pending_injections: Vec::new(),
+            set_weights: None,
             rec_capacity: rec_capacity as u32,
             max_rows,
             lost,
@@ -680,6 +685,16 @@ impl GpuEngine {
     }
 
     fn read_back(&self, buffer: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>, EngineError> {
+        self.read_back_at(buffer, 0, bytes)
+    }
+
+    /// Bytes `offset..offset + bytes` of a buffer (`offset` a multiple of 4).
+    fn read_back_at(
+        &self,
+        buffer: &wgpu::Buffer,
+        offset: u64,
+        bytes: u64,
+    ) -> Result<Vec<u8>, EngineError> {
         if bytes == 0 {
             return Ok(Vec::new());
         }
@@ -691,7 +706,7 @@ impl GpuEngine {
             mapped_at_creation: false,
         });
         let mut enc = self.device.create_command_encoder(&Default::default());
-        enc.copy_buffer_to_buffer(buffer, 0, &staging, 0, size);
+        enc.copy_buffer_to_buffer(buffer, offset, &staging, 0, size);
         self.queue.submit([enc.finish()]);
         let slice = staging.slice(..);
         let (tx, rx) = std::sync::mpsc::channel();
@@ -1023,9 +1038,13 @@ impl Engine for GpuEngine {
     }
 
     fn synapse_weights(&self) -> Result<Vec<f64>, EngineError> {
+        let base = self
+            .set_weights
+            .as_deref()
+            .unwrap_or(&self.net.synapses.weight);
         if !self.dn.plastic {
             // The device never changes a static weight.
-            return Ok(self.net.synapses.weight.clone());
+            return Ok(base.to_vec());
         }
         let (synapses, plastic, stamps) = self.read_synapse_state()?;
         let dopa = if self.dn.dopamine.rules.is_empty() {
@@ -1033,9 +1052,90 @@ impl Engine for GpuEngine {
         } else {
             self.read_dopa_states()?
         };
-        Ok(self
-            .dn
-            .visible_weights(&self.net, &synapses, &plastic, &stamps, &dopa, self.step))
+        Ok(self.dn.visible_weights(
+            &self.net, base, &synapses, &plastic, &stamps, &dopa, self.step,
+        ))
+    }
+
+    fn set_projection_weights(
+        &mut self,
+        projection: usize,
+        weights: &[f64],
+    ) -> Result<(), EngineError> {
+        let ks = super::check_projection_weights(&self.net, projection, weights)?;
+        // Per synapse buffer, the span from the projection's first synapse in
+        // it to its last is read back (plastic synapses of other projections
+        // in between have changed on the device), patched and written back:
+        // queue writes, ordered before the next chunk's work.
+        for (c, list) in self.dn.locate_synapses(&ks) {
+            let (a, b) = (list[0].1, list[list.len() - 1].1 + 1);
+            let cb = &self.chunk_buffers[c];
+            let mut synapses: Vec<Synapse> = bytemuck::pod_collect_to_vec(&self.read_back_at(
+                &cb.synapses,
+                a as u64 * SYNAPSE_BYTES,
+                (b - a) as u64 * SYNAPSE_BYTES,
+            )?);
+            // A dopamine projection's synapses: the span of their states
+            // (their `plastic` entries hold the states' indices and stay).
+            let dopa_span = self
+                .dn
+                .dopa_index(c, a)
+                .zip(self.dn.dopa_index(c, b - 1))
+                .map(|(qa, qb)| (qa, qb + 1));
+            let mut plastic: Vec<PlasticState> = if self.dn.plastic && dopa_span.is_none() {
+                bytemuck::pod_collect_to_vec(&self.read_back_at(
+                    &cb.plastic,
+                    a as u64 * PLASTIC_BYTES,
+                    (b - a) as u64 * PLASTIC_BYTES,
+                )?)
+            } else {
+                Vec::new()
+            };
+            let mut dopa: Vec<DopaSynapse> = match dopa_span {
+                Some((qa, qb)) => bytemuck::pod_collect_to_vec(&self.read_back_at(
+                    &cb.dopa_syn,
+                    qa as u64 * DOPA_SYNAPSE_BYTES,
+                    (qb - qa) as u64 * DOPA_SYNAPSE_BYTES,
+                )?),
+                None => Vec::new(),
+            };
+            for &(i, j) in &list {
+                let q = dopa_span
+                    .map(|(qa, _)| self.dn.dopa_index(c, j).expect("a dopamine synapse") - qa);
+                self.dn.encode_weight(
+                    &mut synapses[j - a],
+                    plastic.get_mut(j - a),
+                    q.map(|q| &mut dopa[q]),
+                    weights[i],
+                );
+            }
+            self.queue.write_buffer(
+                &cb.synapses,
+                a as u64 * SYNAPSE_BYTES,
+                bytemuck::cast_slice(&synapses),
+            );
+            if !plastic.is_empty() {
+                self.queue.write_buffer(
+                    &cb.plastic,
+                    a as u64 * PLASTIC_BYTES,
+                    bytemuck::cast_slice(&plastic),
+                );
+            }
+            if let Some((qa, _)) = dopa_span {
+                self.queue.write_buffer(
+                    &cb.dopa_syn,
+                    qa as u64 * DOPA_SYNAPSE_BYTES,
+                    bytemuck::cast_slice(&dopa),
+                );
+            }
+        }
+        let all = self
+            .set_weights
+            .get_or_insert_with(|| self.net.synapses.weight.clone());
+        for (&k, &w) in ks.iter().zip(weights) {
+            all[k] = w;
+        }
+        Ok(())
     }
 
     fn set_stimulus_rate(&mut self, stimulus: usize, rate_hz: f64) -> Result<(), EngineError> {

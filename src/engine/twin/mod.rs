@@ -114,15 +114,38 @@ impl DeviceState {
     }
 
     /// Every synapse's weight as recorded at stamp `now` (see
-    /// [`DeviceNetwork::visible_weights`]).
-    pub fn visible_weights(&self, dn: &DeviceNetwork, net: &Network, now: u64) -> Vec<f64> {
+    /// [`DeviceNetwork::visible_weights`]); static synapses show `base`'s.
+    pub fn visible_weights(
+        &self,
+        dn: &DeviceNetwork,
+        net: &Network,
+        base: &[f64],
+        now: u64,
+    ) -> Vec<f64> {
         if !dn.plastic {
-            return net.synapses.weight.clone();
+            return base.to_vec();
         }
         let synapses: Vec<Synapse> = self.synapses.concat();
         let plastic: Vec<PlasticState> = self.plastic.concat();
         let dopa: Vec<DopaSynapse> = self.dopa_syn.concat();
-        dn.visible_weights(net, &synapses, &plastic, &self.pre_state, &dopa, now)
+        dn.visible_weights(net, base, &synapses, &plastic, &self.pre_state, &dopa, now)
+    }
+
+    /// Sets the weights of synapses `ks` (indices in `Network::synapses`,
+    /// increasing) to `weights` as the GPU engine's
+    /// `set_projection_weights` writes them.
+    pub fn set_weights(&mut self, dn: &DeviceNetwork, ks: &[usize], weights: &[f64]) {
+        for (c, list) in dn.locate_synapses(ks) {
+            for (i, j) in list {
+                let q = dn.dopa_index(c, j);
+                dn.encode_weight(
+                    &mut self.synapses[c][j],
+                    self.plastic[c].get_mut(j),
+                    q.map(|q| &mut self.dopa_syn[c][q]),
+                    weights[i],
+                );
+            }
+        }
     }
 }
 
@@ -202,6 +225,9 @@ pub struct TwinEngine {
     dn: DeviceNetwork,
     ds: DeviceState,
     step: u64,
+    /// Every synapse's f64 weight once [`Engine::set_projection_weights`]
+    /// has changed some (`None`: the description's), as the GPU engine's.
+    set_weights: Option<Vec<f64>>,
 }
 
 impl TwinEngine {
@@ -215,6 +241,7 @@ impl TwinEngine {
             dn,
             ds,
             step: 0,
+            set_weights: None,
         })
     }
 
@@ -278,7 +305,29 @@ impl Engine for TwinEngine {
     }
 
     fn synapse_weights(&self) -> Result<Vec<f64>, EngineError> {
-        Ok(self.ds.visible_weights(&self.dn, &self.net, self.step))
+        let base = self
+            .set_weights
+            .as_deref()
+            .unwrap_or(&self.net.synapses.weight);
+        Ok(self
+            .ds
+            .visible_weights(&self.dn, &self.net, base, self.step))
+    }
+
+    fn set_projection_weights(
+        &mut self,
+        projection: usize,
+        weights: &[f64],
+    ) -> Result<(), EngineError> {
+        let ks = super::check_projection_weights(&self.net, projection, weights)?;
+        self.ds.set_weights(&self.dn, &ks, weights);
+        let all = self
+            .set_weights
+            .get_or_insert_with(|| self.net.synapses.weight.clone());
+        for (&k, &w) in ks.iter().zip(weights) {
+            all[k] = w;
+        }
+        Ok(())
     }
 
     fn set_plasticity(&mut self, projection: usize, enabled: bool) -> Result<(), EngineError> {
