@@ -1,9 +1,11 @@
 //! `renshaw plot`: a small run drawn to PNG, decoded and checked for what a
 //! reader needs (the size asked for, several colours, the populations'
-//! colours where spikes are), and the errors.
+//! colours where spikes are), and the errors; and the body figure of the
+//! closed-loop experiments (foot heights and cue rasters).
 
 use renshaw::description::{Format, parse_str};
 use renshaw::output::plot::{PlotError, plot_run};
+use renshaw::output::plot_body::{BodyTrace, plot_body_traces};
 use renshaw::simulation::{Backend, RunOptions, run_description};
 use std::collections::HashSet;
 use std::path::Path;
@@ -170,4 +172,121 @@ fn cli_plot_writes_into_the_run_directory() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no such directory"));
+}
+
+/// A foot that swings with `period_ms` between 2 and 18 mm, 10 minutes at
+/// 1 ms, and a cue at the bottom of each swing, where it dips below 4 mm.
+fn swinging_foot(label: &str, period_ms: f64) -> BodyTrace {
+    let interval_ms = 1.0;
+    let heights: Vec<f64> = (0..600_000)
+        .map(|k| {
+            let t = (k + 1) as f64 * interval_ms;
+            10.0 - 8.0 * (2.0 * std::f64::consts::PI * t / period_ms).cos()
+        })
+        .collect();
+    let cue_times_ms = (1..)
+        .map(|n| n as f64 * period_ms)
+        .take_while(|&t| t <= 600_000.0)
+        .collect();
+    BodyTrace {
+        label: label.into(),
+        interval_ms,
+        heights,
+        threshold: 4.0,
+        cue_times_ms,
+    }
+}
+
+#[test]
+fn body_figure_draws_stacked_panels() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The directory does not exist yet: it is created.
+    let path = tmp.path().join("figures").join("body.png");
+    let traces = [
+        swinging_foot("master (control, seed 1)", 7000.0),
+        swinging_foot("yoked (control, seed 1)", 11_000.0),
+    ];
+    let start = std::time::Instant::now();
+    plot_body_traces(&path, "spinal conditioning: master vs yoked", &traces)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let took = start.elapsed();
+    eprintln!("two panels of 600,000 samples drawn in {took:?}");
+    assert!(took.as_secs_f64() < 2.0, "{took:?}");
+
+    let (w, h, pixels) = decode(&path);
+    assert_eq!((w, h), (1400, 50 + 2 * 260 + 20));
+    let colours: HashSet<[u8; 3]> = pixels.iter().copied().collect();
+    assert!(colours.len() > 20, "{} colours", colours.len());
+    // Each trace in its palette colour, and black cue ticks and text.
+    let count = |c: [u8; 3]| pixels.iter().filter(|&&p| p == c).count();
+    assert!(count([31, 119, 180]) > 2000, "the master's line");
+    assert!(count([255, 127, 14]) > 2000, "the yoked line");
+    assert!(count([0, 0, 0]) > 1000, "cue ticks");
+
+    // A short trace (fewer samples than pixels) draws too, over a file
+    // that exists.
+    let short = BodyTrace {
+        label: "short".into(),
+        interval_ms: 10.0,
+        heights: vec![5.0, 3.0, 5.0],
+        threshold: 4.0,
+        cue_times_ms: vec![20.0],
+    };
+    plot_body_traces(&path, "short", &[short]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(decode(&path).0, 1400);
+}
+
+#[test]
+fn body_figure_rejects_what_it_cannot_draw() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("body.png");
+    let good = BodyTrace {
+        label: "master".into(),
+        interval_ms: 1.0,
+        heights: vec![5.0, 3.0, 5.0],
+        threshold: 4.0,
+        cue_times_ms: vec![2.0],
+    };
+    let fails = |traces: &[BodyTrace], says: &str| {
+        let e = plot_body_traces(&path, "t", traces).unwrap_err();
+        assert!(matches!(e, PlotError::BadData { .. }), "{e}");
+        assert!(e.to_string().contains(says), "{e}");
+    };
+    fails(&[], "no traces");
+    let empty = BodyTrace {
+        heights: vec![],
+        ..good.clone()
+    };
+    fails(
+        &[good.clone(), empty],
+        "trace 1 (\"master\"): no foot-height samples",
+    );
+    let mut nan = good.clone();
+    nan.heights[1] = f64::NAN;
+    fails(&[nan], "foot height of sample 1 is NaN");
+    let mut inf = good.clone();
+    inf.heights[2] = f64::INFINITY;
+    fails(&[inf], "sample 2 is inf");
+    fails(
+        &[BodyTrace {
+            threshold: f64::NAN,
+            ..good.clone()
+        }],
+        "threshold is NaN",
+    );
+    fails(
+        &[BodyTrace {
+            cue_times_ms: vec![1.0, f64::NEG_INFINITY],
+            ..good.clone()
+        }],
+        "cue onset 1 is -inf",
+    );
+    fails(
+        &[BodyTrace {
+            interval_ms: 0.0,
+            ..good.clone()
+        }],
+        "interval_ms is 0",
+    );
+    assert!(!path.exists(), "nothing is written on an error");
 }

@@ -4,6 +4,7 @@ pub mod analysis;
 pub mod compare;
 pub mod npy;
 pub mod plot;
+pub mod plot_body;
 pub mod run_dir;
 pub mod stats;
 pub mod weights;

@@ -23,7 +23,7 @@ pub const MAX_RASTER_NEURONS: usize = 2000;
 const FONT: &str = "sans-serif";
 
 /// One colour per population (Tableau 10), repeated past ten.
-const PALETTE: [RGBColor; 10] = [
+pub(super) const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -54,6 +54,15 @@ pub enum PlotError {
         path: PathBuf,
         /// The cause.
         source: std::io::Error,
+    },
+    /// The data handed to a drawing function cannot be drawn (nothing to
+    /// draw, an empty trace, a value that is not a finite number).
+    #[error("cannot plot {path}: {message}")]
+    BadData {
+        /// The picture that was asked for.
+        path: PathBuf,
+        /// What is wrong with the data.
+        message: String,
     },
     /// Drawing or writing a picture failed.
     #[error("cannot draw {path}: {message}")]
@@ -151,7 +160,7 @@ pub fn plot_run(run_dir: &Path, out_dir: &Path) -> Result<PlotFiles, PlotError> 
     Ok(files)
 }
 
-fn register_font() {
+pub(super) fn register_font() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         plotters::style::register_font(FONT, FontStyle::Normal, epaint_default_fonts::UBUNTU_LIGHT)
@@ -226,7 +235,7 @@ fn read_raster(dir: &Path, summary: &SummaryFile) -> Result<Vec<RasterPopulation
     Ok(out)
 }
 
-fn text(size: f64) -> TextStyle<'static> {
+pub(super) fn text(size: f64) -> TextStyle<'static> {
     (FONT, size).into_font().color(&BLACK)
 }
 
