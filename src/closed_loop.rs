@@ -160,8 +160,7 @@ impl Body for Hindlimb {
             // Exact update of an Ornstein–Uhlenbeck process over the
             // interval, held constant within it.
             let a = (-dt_ms / p.noise_tau).exp();
-            self.noise =
-                self.noise * a + p.torque_noise * (1.0 - a * a).sqrt() * self.rng.normal();
+            self.noise = self.noise * a + p.torque_noise * (1.0 - a * a).sqrt() * self.rng.normal();
         }
         for _ in 0..n {
             self.flexor_activation = target_f + (self.flexor_activation - target_f) * decay;
@@ -511,7 +510,11 @@ impl ClosedLoop {
             if !onsets[i] {
                 continue;
             }
-            let cue = b.spec.cue.as_ref().expect("only bodies with a cue get onsets");
+            let cue = b
+                .spec
+                .cue
+                .as_ref()
+                .expect("only bodies with a cue get onsets");
             engine.set_stimulus_rate(cue.stimulus, cue.rate)?;
             b.last_onset = Some(done);
             b.cue_off_step = Some(done + round_to_steps(cue.duration, self.dt).max(1));
@@ -525,7 +528,11 @@ impl ClosedLoop {
         (next < self.phases.len() && self.phases[next].start == done).then_some(next)
     }
 
-    fn start_phase(&mut self, engine: &mut dyn Engine, index: usize) -> Result<(), ClosedLoopError> {
+    fn start_phase(
+        &mut self,
+        engine: &mut dyn Engine,
+        index: usize,
+    ) -> Result<(), ClosedLoopError> {
         let spec = self.phases[index].spec.clone();
         for (p, s) in self.silenced.iter_mut().enumerate() {
             let want = spec.silence.contains(&p);
@@ -728,8 +735,8 @@ fn measure(
     let per_minute = (60_000.0 / interval_ms).round().max(1.0) as usize;
     let last_2 = (120_000.0 / interval_ms).round() as usize;
     let cue_ms: Vec<f64> = cues.iter().map(|&c| (c - start) as f64 * dt).collect();
-    let (cues_to_criterion, criterion_time_ms) =
-        criterion(&cue_ms, (end - start) as f64 * dt).map_or((None, None), |(n, t)| (Some(n), Some(t)));
+    let (cues_to_criterion, criterion_time_ms) = criterion(&cue_ms, (end - start) as f64 * dt)
+        .map_or((None, None), |(n, t)| (Some(n), Some(t)));
     BodyPhaseMeasures {
         cue_mode,
         cues: cues.len(),
@@ -795,7 +802,11 @@ mod tests {
             );
         }
         let top = HINDLIMB_DEFAULTS.max_height();
-        assert!((limb.state().height - top).abs() < 1e-9, "{:?}", limb.state());
+        assert!(
+            (limb.state().height - top).abs() < 1e-9,
+            "{:?}",
+            limb.state()
+        );
         // Released, it falls back down under gravity within a second.
         for _ in 0..1000 {
             limb.step(MotorDrive::default(), 1.0);
@@ -820,7 +831,11 @@ mod tests {
                 1.0,
             );
         }
-        assert!((limb.state().angle - theta).abs() < 1e-3, "{:?}", limb.state());
+        assert!(
+            (limb.state().angle - theta).abs() < 1e-3,
+            "{:?}",
+            limb.state()
+        );
     }
 
     #[test]

@@ -3,12 +3,12 @@
 
 use crate::build::{BuildError, Network, build};
 use crate::closed_loop::{ClosedLoop, ClosedLoopError, ProtocolSummary};
-use crate::output::npy::write_array;
 use crate::description::{self, Description, DescriptionErrors};
 use crate::engine::cpu::CpuEngine;
 use crate::engine::gpu::GpuEngine;
 use crate::engine::{Chunk, Engine, EngineError, Sample, Spike};
 use crate::output::analysis::{self, TrainCollector};
+use crate::output::npy::write_array;
 use crate::output::stats::{
     CORRELATION_BIN_MS, CORRELATION_MAX_NEURONS, PopulationStatistics, Window, mean,
 };

@@ -136,7 +136,12 @@ impl<'a> Checker<'a> {
     }
 
     /// Checks that `node` is a table whose keys are all in `allowed`.
-    pub(crate) fn table<'n>(&mut self, node: &'n Node, path: &str, allowed: &[&str]) -> Option<&'n [Entry]> {
+    pub(crate) fn table<'n>(
+        &mut self,
+        node: &'n Node,
+        path: &str,
+        allowed: &[&str],
+    ) -> Option<&'n [Entry]> {
         let NodeKind::Table(entries) = &node.kind else {
             self.expected(node, path, "a table");
             return None;
@@ -654,7 +659,11 @@ pub(crate) fn valid_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
-pub(crate) fn array_of_tables<'n>(ck: &mut Checker<'_>, node: &'n Node, path: &str) -> Vec<&'n Node> {
+pub(crate) fn array_of_tables<'n>(
+    ck: &mut Checker<'_>,
+    node: &'n Node,
+    path: &str,
+) -> Vec<&'n Node> {
     match &node.kind {
         NodeKind::Array(items) => items.iter().collect(),
         _ => {

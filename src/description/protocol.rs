@@ -142,7 +142,7 @@ impl ReadBody {
         for (a, syn) in self.spec.afferents.iter_mut().zip(self.afferent_synapses) {
             a.stimulus = *next;
             *next += 1;
-            generated.push(poisson(a.population, a.base_rate, syn));
+            generated.push(poisson(a.population, a.base_rate.max(0.0), syn));
         }
         if let (Some(c), Some(syn)) = (self.spec.cue.as_mut(), self.cue_synapse) {
             c.stimulus = *next;
@@ -183,7 +183,9 @@ fn read_body(
     debug_assert_eq!(model, "hindlimb");
     let limb = read_hindlimb(t, path, ck);
     let interval = match get(t, "interval") {
-        None => Some(dt.max(1.0)).filter(|&v| is_on_grid(v, dt)).or(Some(dt)),
+        None => Some(dt.max(1.0))
+            .filter(|&v| is_on_grid(v, dt))
+            .or(Some(dt)),
         Some(e) => {
             let p = join(path, "interval");
             ck.number(&e.value, &p).and_then(|v| {
@@ -317,7 +319,12 @@ fn population_list(
         _ => vec![(node, path.to_string())],
     };
     if items.is_empty() {
-        ck.error(&node.span, path, "empty list: name at least one population", None);
+        ck.error(
+            &node.span,
+            path,
+            "empty list: name at least one population",
+            None,
+        );
         return None;
     }
     let mut out = Vec::new();
@@ -385,7 +392,10 @@ fn read_afferent(
             }
         }
     });
-    let base_rate = rate(ck, t, path, "base_rate", 0.0);
+    // A negative base makes a threshold: silent until the stretch reaches
+    // -base_rate / length_gain.
+    let base_rate =
+        get(t, "base_rate").map_or(Some(0.0), |e| ck.finite(&e.value, &join(path, "base_rate")));
     let length_gain = get(t, "length_gain").map_or(Some(0.0), |e| {
         ck.finite(&e.value, &join(path, "length_gain"))
     });
@@ -635,7 +645,10 @@ fn read_phase(
                         &f.value.span,
                         &kp,
                         format!("must be a fraction in [0, 1], got {v}"),
-                        Some("0 keeps what was learned, 1 returns every weight to its initial value".into()),
+                        Some(
+                            "0 keeps what was learned, 1 returns every weight to its initial value"
+                                .into(),
+                        ),
                     ),
                     _ => ck.error(
                         &f.value.span,

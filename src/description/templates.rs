@@ -187,7 +187,10 @@ pub(crate) fn expand(top: &mut Vec<Entry>, globals: &Scope, ck: &mut Checker<'_>
                             ck.error(
                                 &body.key_span,
                                 &format!("{path}.bodies.{}", body.key),
-                                format!("body `{}` of instance `{}` already exists", body.key, inst.key),
+                                format!(
+                                    "body `{}` of instance `{}` already exists",
+                                    body.key, inst.key
+                                ),
                                 Some("give the instance another name or `prefix`".into()),
                             );
                             continue;

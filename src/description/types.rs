@@ -111,7 +111,8 @@ pub struct AfferentSpec {
     pub population: usize,
     /// The muscle whose stretch it reports.
     pub signal: Signal,
-    /// Rate at zero stretch, Hz.
+    /// Rate at zero stretch, Hz; negative for an afferent that is silent
+    /// until the stretch reaches `-base_rate / length_gain`.
     pub base_rate: f64,
     /// Hz per unit of stretch (0..1).
     pub length_gain: f64,

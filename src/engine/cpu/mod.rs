@@ -59,19 +59,26 @@ fn update_population<M: NeuronModel>(
     cells: &mut [i64],
     i_stim: &[f64],
     spiked: &mut [bool],
+    sequential: bool,
 ) {
-    states
-        .par_chunks_mut(CHUNK)
-        .zip(cells.par_chunks_mut(CHUNK * 2))
-        .zip(i_stim.par_chunks(CHUNK))
-        .zip(spiked.par_chunks_mut(CHUNK))
-        .for_each(|(((s, cells), cur), out)| {
+    let update =
+        |(((s, cells), cur), out): (((&mut [M::State], &mut [i64]), &[f64]), &mut [bool])| {
             for i in 0..s.len() {
                 let e = std::mem::take(&mut cells[2 * i]) as f64 / FIXED_SCALE;
                 let n = std::mem::take(&mut cells[2 * i + 1]) as f64 / FIXED_SCALE;
                 out[i] = M::update(props, &mut s[i], e, n, cur[i]);
             }
-        });
+        };
+    if sequential {
+        update((((states, cells), i_stim), spiked));
+        return;
+    }
+    states
+        .par_chunks_mut(CHUNK)
+        .zip(cells.par_chunks_mut(CHUNK * 2))
+        .zip(i_stim.par_chunks(CHUNK))
+        .zip(spiked.par_chunks_mut(CHUNK))
+        .for_each(update);
 }
 
 /// Per-synapse plasticity state shared by the delivery blocks; like
@@ -170,6 +177,8 @@ pub struct CpuEngine {
     /// Dopamine-modulated STDP state, when a projection has it.
     dopamine: Option<dopamine::Dopamine>,
     threads: Option<rayon::ThreadPool>,
+    /// Everything on the calling thread, no rayon (`threads = Some(1)`).
+    sequential: bool,
 }
 
 impl CpuEngine {
@@ -236,8 +245,12 @@ impl CpuEngine {
                 Stimulus::Deliveries(_) => None,
             })
             .collect();
+        // One thread runs on the caller's thread: handing every step to a
+        // pool's worker costs more than a small network's step (closed
+        // loops advance one exchange interval at a time).
+        let sequential = threads == Some(1);
         let threads = match threads {
-            None => None,
+            None | Some(1) => None,
             Some(t) => Some(
                 rayon::ThreadPoolBuilder::new()
                     .num_threads(t)
@@ -246,6 +259,7 @@ impl CpuEngine {
             ),
         };
         Ok(Self {
+            sequential,
             step: 0,
             pops,
             ring: vec![0; ring_cells],
@@ -306,6 +320,7 @@ impl CpuEngine {
         let ring_len = self.ring_len;
         let slot = (step % ring_len) as usize;
         let row = &mut self.ring[slot * 2 * n..(slot + 1) * 2 * n];
+        let seq = self.sequential;
         for ((pop, state), &silenced) in net
             .populations
             .iter()
@@ -321,9 +336,11 @@ impl CpuEngine {
                 continue;
             }
             match state {
-                PopState::Delta(p, s) => update_population::<IafPscDelta>(p, s, cells, cur, sp),
-                PopState::Exp(p, s) => update_population::<IafPscExp>(p, s, cells, cur, sp),
-                PopState::Cond(p, s) => update_population::<IafCondExp>(p, s, cells, cur, sp),
+                PopState::Delta(p, s) => {
+                    update_population::<IafPscDelta>(p, s, cells, cur, sp, seq)
+                }
+                PopState::Exp(p, s) => update_population::<IafPscExp>(p, s, cells, cur, sp, seq),
+                PopState::Cond(p, s) => update_population::<IafCondExp>(p, s, cells, cur, sp, seq),
             }
         }
         let stamp = step + 1;
@@ -337,7 +354,11 @@ impl CpuEngine {
 
         // 3. Delivery, block by block of target neurons.
         if self.block == 0 {
-            let threads = rayon::current_num_threads().max(1);
+            let threads = if self.sequential {
+                1
+            } else {
+                rayon::current_num_threads().max(1)
+            };
             // Four equal blocks a thread balance the load; small networks run as
             // one block, as waking threads would cost more than it saves.
             self.block = if n < 4096 {
@@ -382,109 +403,111 @@ impl CpuEngine {
         let now_slot = (step % ring_len) as usize;
         let ring_len_usize = ring_len as usize;
         let has_plastic = plastic.is_some();
-        let committed: Vec<Vec<(u64, usize, f64)>> = (0..n.div_ceil(block))
-            .into_par_iter()
-            .map(|b| {
-                // Weight changes of this block, visible from the spike's arrival on.
-                let mut changes = Vec::new();
-                let lo = (b * block) as u32;
-                let hi = ((b + 1) * block).min(n) as u32;
-                let add = |target: u32, delay: u64, w: i64| {
-                    debug_assert!(target >= lo && target < hi);
-                    // delay < ring_len, so one subtraction replaces a division.
-                    let mut slot = now_slot + delay as usize;
-                    if slot >= ring_len_usize {
-                        slot -= ring_len_usize;
+        let deliver_block = |b: usize| {
+            // Weight changes of this block, visible from the spike's arrival on.
+            let mut changes = Vec::new();
+            let lo = (b * block) as u32;
+            let hi = ((b + 1) * block).min(n) as u32;
+            let add = |target: u32, delay: u64, w: i64| {
+                debug_assert!(target >= lo && target < hi);
+                // delay < ring_len, so one subtraction replaces a division.
+                let mut slot = now_slot + delay as usize;
+                if slot >= ring_len_usize {
+                    slot -= ring_len_usize;
+                }
+                let cell = (slot * n + target as usize) * 2 + usize::from(w < 0);
+                assert!(cell < ring_cells);
+                // SAFETY: `target` lies in this block's range [lo, hi), which no
+                // other block shares, and `cell` is in bounds (checked above).
+                unsafe { *cells.ptr().add(cell) += w };
+            };
+            for &src in &spikes {
+                let (a, z) = (
+                    syn.row_start[src as usize] as usize,
+                    syn.row_start[src as usize + 1] as usize,
+                );
+                debug_assert!(z >= a);
+                let splits = &row_splits[src as usize * (n_blocks + 1)..];
+                let first = a + splits[b] as usize;
+                let end = a + splits[b + 1] as usize;
+                if plastic.is_none() {
+                    // Static network: the hot loop, over zipped slices so
+                    // that no index is bounds-checked per synapse.
+                    let targets = &syn.target[first..end];
+                    let delays = &syn.delay[first..end];
+                    let weights = &weight_fixed[first..end];
+                    for ((&t, &d), &w) in targets.iter().zip(delays).zip(weights) {
+                        add(t, d as u64, w);
                     }
-                    let cell = (slot * n + target as usize) * 2 + usize::from(w < 0);
-                    assert!(cell < ring_cells);
-                    // SAFETY: `target` lies in this block's range [lo, hi), which no
-                    // other block shares, and `cell` is in bounds (checked above).
-                    unsafe { *cells.ptr().add(cell) += w };
-                };
-                for &src in &spikes {
-                    let (a, z) = (
-                        syn.row_start[src as usize] as usize,
-                        syn.row_start[src as usize + 1] as usize,
-                    );
-                    debug_assert!(z >= a);
-                    let splits = &row_splits[src as usize * (n_blocks + 1)..];
-                    let first = a + splits[b] as usize;
-                    let end = a + splits[b + 1] as usize;
-                    if plastic.is_none() {
-                        // Static network: the hot loop, over zipped slices so
-                        // that no index is bounds-checked per synapse.
-                        let targets = &syn.target[first..end];
-                        let delays = &syn.delay[first..end];
-                        let weights = &weight_fixed[first..end];
-                        for ((&t, &d), &w) in targets.iter().zip(delays).zip(weights) {
-                            add(t, d as u64, w);
+                    continue;
+                }
+                for k in first..end {
+                    let rule =
+                        plastic.and_then(|(rules, ..)| rules[syn.projection[k] as usize].as_ref());
+                    match (rule, plastic) {
+                        (Some(p), Some((_, enabled, post, inv_tau_minus, cells, _))) => {
+                            let target = syn.target[k] as usize;
+                            assert!(k < cells.len);
+                            // SAFETY: synapse k ends in this block's neuron range, so no
+                            // other block touches its state; k is in bounds (checked).
+                            let w = unsafe {
+                                stdp::on_pre_spike(
+                                    p,
+                                    enabled[syn.projection[k] as usize],
+                                    &mut *cells.weight.add(k),
+                                    &mut *cells.kplus.add(k),
+                                    &mut *cells.last_pre.add(k),
+                                    stamp,
+                                    syn.delay[k] as u64,
+                                    &post[target],
+                                    inv_tau_minus[target],
+                                    dt,
+                                )
+                            };
+                            add(syn.target[k], syn.delay[k] as u64, to_fixed(w));
+                            changes.push((stamp + syn.delay[k] as u64, k, w));
                         }
-                        continue;
-                    }
-                    for k in first..end {
-                        let rule = plastic
-                            .and_then(|(rules, ..)| rules[syn.projection[k] as usize].as_ref());
-                        match (rule, plastic) {
-                            (Some(p), Some((_, enabled, post, inv_tau_minus, cells, _))) => {
-                                let target = syn.target[k] as usize;
-                                assert!(k < cells.len);
-                                // SAFETY: synapse k ends in this block's neuron range, so no
-                                // other block touches its state; k is in bounds (checked).
-                                let w = unsafe {
-                                    stdp::on_pre_spike(
-                                        p,
-                                        enabled[syn.projection[k] as usize],
-                                        &mut *cells.weight.add(k),
-                                        &mut *cells.kplus.add(k),
-                                        &mut *cells.last_pre.add(k),
-                                        stamp,
-                                        syn.delay[k] as u64,
-                                        &post[target],
-                                        inv_tau_minus[target],
-                                        dt,
-                                    )
-                                };
-                                add(syn.target[k], syn.delay[k] as u64, to_fixed(w));
-                                changes.push((stamp + syn.delay[k] as u64, k, w));
-                            }
-                            // Dopamine synapses are sent at the next slice (see dopamine.rs).
-                            (None, Some((.., dopa))) if dopa[syn.projection[k] as usize] => {}
-                            _ => add(syn.target[k], syn.delay[k] as u64, weight_fixed[k]),
-                        }
+                        // Dopamine synapses are sent at the next slice (see dopamine.rs).
+                        (None, Some((.., dopa))) if dopa[syn.projection[k] as usize] => {}
+                        _ => add(syn.target[k], syn.delay[k] as u64, weight_fixed[k]),
                     }
                 }
-                for table in &active {
-                    let e = &table.entries;
-                    let first = e.partition_point(|x| x.0 < lo);
-                    let end = e.partition_point(|x| x.0 < hi);
-                    let mut rest = &e[first..end];
-                    if table.sampler.single_word() {
-                        // Eight targets at a time: the Philox blocks vectorize.
-                        let mut groups = rest.chunks_exact(LANES);
-                        for group in &mut groups {
-                            let targets: [u32; LANES] = std::array::from_fn(|i| group[i].0);
-                            let ks = table
-                                .sampler
-                                .draw_lanes(seed, table.stream, &targets, stamp);
-                            for (&(t, w, d), &k) in group.iter().zip(&ks) {
-                                if k > 0 {
-                                    add(t, d as u64, w * k as i64);
-                                }
+            }
+            for table in &active {
+                let e = &table.entries;
+                let first = e.partition_point(|x| x.0 < lo);
+                let end = e.partition_point(|x| x.0 < hi);
+                let mut rest = &e[first..end];
+                if table.sampler.single_word() {
+                    // Eight targets at a time: the Philox blocks vectorize.
+                    let mut groups = rest.chunks_exact(LANES);
+                    for group in &mut groups {
+                        let targets: [u32; LANES] = std::array::from_fn(|i| group[i].0);
+                        let ks = table
+                            .sampler
+                            .draw_lanes(seed, table.stream, &targets, stamp);
+                        for (&(t, w, d), &k) in group.iter().zip(&ks) {
+                            if k > 0 {
+                                add(t, d as u64, w * k as i64);
                             }
                         }
-                        rest = groups.remainder();
                     }
-                    for &(t, w, d) in rest {
-                        let k = table.sampler.draw(seed, table.stream, t, stamp);
-                        if k > 0 {
-                            add(t, d as u64, w * k as i64);
-                        }
+                    rest = groups.remainder();
+                }
+                for &(t, w, d) in rest {
+                    let k = table.sampler.draw(seed, table.stream, t, stamp);
+                    if k > 0 {
+                        add(t, d as u64, w * k as i64);
                     }
                 }
-                changes
-            })
-            .collect();
+            }
+            changes
+        };
+        let committed: Vec<Vec<(u64, usize, f64)>> = if self.sequential {
+            (0..n_blocks).map(deliver_block).collect()
+        } else {
+            (0..n_blocks).into_par_iter().map(deliver_block).collect()
+        };
         for (si, stim) in net.stimuli.iter().enumerate() {
             if let Stimulus::Deliveries(list) = stim {
                 let cursor = &mut self.delivery_cursor[si];
@@ -664,6 +687,7 @@ impl Engine for CpuEngine {
             .threads
             .as_ref()
             .map_or(rayon::current_num_threads(), |t| t.current_num_threads());
+        let threads = if self.sequential { 1 } else { threads };
         format!("cpu ({threads} threads)")
     }
 
