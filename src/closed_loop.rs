@@ -432,10 +432,17 @@ impl ClosedLoop {
 
     /// Acts at step `done`: phase changes, body exchanges, cues.
     pub fn at(&mut self, engine: &mut dyn Engine, done: u64) -> Result<(), ClosedLoopError> {
-        // Phases starting now (zero-length gap phases start and end at once).
+        // The exchange at a phase boundary ends the interval of the phase
+        // before it; then the phases starting now (zero-length gap phases
+        // start and end at once).
+        self.exchange(engine, done)?;
         while let Some(next) = self.next_phase_starting(done) {
             self.start_phase(engine, next)?;
         }
+        Ok(())
+    }
+
+    fn exchange(&mut self, engine: &mut dyn Engine, done: u64) -> Result<(), ClosedLoopError> {
         for b in &mut self.bodies {
             if b.cue_off_step == Some(done) {
                 b.cue_off_step = None;
@@ -447,15 +454,16 @@ impl ClosedLoop {
         let due: Vec<usize> = (0..self.bodies.len())
             .filter(|&i| done > 0 && done % self.bodies[i].interval_steps == 0)
             .collect();
-        if due.is_empty() && done > 0 {
+        if due.is_empty() {
             return Ok(());
         }
-        let counts = if due.is_empty() {
-            Vec::new()
-        } else {
-            engine.spike_counts()
-        };
-        let phase = self.current_phase.map(|i| &self.phases[i].spec);
+        let counts = engine.spike_counts();
+        // No cue starts at the last exchange of a phase: it would be cut
+        // off at once by the next phase.
+        let phase = self
+            .current_phase
+            .filter(|&i| self.phases[i].end != done)
+            .map(|i| &self.phases[i].spec);
         let mut onsets = vec![false; self.bodies.len()];
         for &i in &due {
             let b = &mut self.bodies[i];

@@ -13,4 +13,5 @@ pub mod models;
 pub mod output;
 pub mod rng;
 pub mod simulation;
+pub mod spinal;
 pub mod time;

@@ -251,7 +251,7 @@ fn draw_panel(
         .light_line_style(TRANSPARENT)
         .bold_line_style(BLACK.mix(0.12))
         .y_labels(5)
-        .y_label_formatter(&|v| format!("{v}"))
+        .y_label_formatter(&|v| format!("{}", (v * 100.0).round() / 100.0))
         .y_desc("foot height (mm)")
         .label_style(text(15.0))
         .axis_desc_style(text(16.0))
@@ -313,7 +313,7 @@ fn draw_panel(
         .bold_line_style(BLACK.mix(0.12))
         .y_labels(0)
         .y_desc("cues")
-        .x_label_formatter(&|v| format!("{v}"))
+        .x_label_formatter(&|v| format!("{}", (v * 100.0).round() / 100.0))
         .label_style(text(15.0))
         .axis_desc_style(text(16.0));
     if last {
