@@ -421,11 +421,6 @@ pub fn run_description(
             }
         }
         result?;
-        if let Some(cl) = closed_loop.as_mut() {
-            if done < net.steps && cl.next_event(done - 1) == done {
-                cl.at(engine.as_mut(), done)?;
-            }
-        }
         if done == window.start_step {
             counts_at_warmup = Some(engine.spike_counts());
         }
@@ -443,6 +438,13 @@ pub fn run_description(
                         path: dir.map(Path::to_path_buf).unwrap_or_default(),
                         source: e,
                     })?;
+            }
+        }
+        // The closed loop acts after the snapshots, so that weights recorded
+        // at a phase boundary are the phase's last, before a gap changes them.
+        if let Some(cl) = closed_loop.as_mut() {
+            if cl.next_event(done - 1) == done {
+                cl.at(engine.as_mut(), done)?;
             }
         }
         if opts.progress && interactive {
