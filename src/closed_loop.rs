@@ -452,7 +452,7 @@ impl ClosedLoop {
             }
         }
         let due: Vec<usize> = (0..self.bodies.len())
-            .filter(|&i| done > 0 && done % self.bodies[i].interval_steps == 0)
+            .filter(|&i| done > 0 && done.is_multiple_of(self.bodies[i].interval_steps))
             .collect();
         if due.is_empty() {
             return Ok(());
@@ -467,20 +467,18 @@ impl ClosedLoop {
         let mut onsets = vec![false; self.bodies.len()];
         for &i in &due {
             let b = &mut self.bodies[i];
+            let seconds = b.interval_steps as f64 * self.dt * 1e-3;
             let mut rates = [0.0; 2];
-            for k in 0..2 {
+            for (k, rate) in rates.iter_mut().enumerate() {
                 let total: u64 = b.pools[k]
                     .iter()
                     .map(|r| counts[r.clone()].iter().sum::<u64>())
                     .sum();
                 let new = total - b.last_counts[k];
                 b.last_counts[k] = total;
-                let seconds = b.interval_steps as f64 * self.dt * 1e-3;
-                rates[k] = if b.pool_sizes[k] == 0 {
-                    0.0
-                } else {
-                    new as f64 / (b.pool_sizes[k] as f64 * seconds)
-                };
+                if b.pool_sizes[k] > 0 {
+                    *rate = new as f64 / (b.pool_sizes[k] as f64 * seconds);
+                }
             }
             let interval_ms = b.interval_steps as f64 * self.dt;
             b.body.step(

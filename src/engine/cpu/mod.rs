@@ -53,6 +53,9 @@ fn make_state<M: NeuronModel>(pop: &PopulationLayout, dt: f64) -> (M::Props, Vec
 
 /// Runs one model's update over a population, in parallel chunks; `cells`
 /// is the population's part of this step's ring slot (two per neuron).
+/// One chunk of a population: states, input cells, stimulus currents, spike flags.
+type UpdateChunk<'a, S> = (((&'a mut [S], &'a mut [i64]), &'a [f64]), &'a mut [bool]);
+
 fn update_population<M: NeuronModel>(
     props: &M::Props,
     states: &mut [M::State],
@@ -61,14 +64,13 @@ fn update_population<M: NeuronModel>(
     spiked: &mut [bool],
     sequential: bool,
 ) {
-    let update =
-        |(((s, cells), cur), out): (((&mut [M::State], &mut [i64]), &[f64]), &mut [bool])| {
-            for i in 0..s.len() {
-                let e = std::mem::take(&mut cells[2 * i]) as f64 / FIXED_SCALE;
-                let n = std::mem::take(&mut cells[2 * i + 1]) as f64 / FIXED_SCALE;
-                out[i] = M::update(props, &mut s[i], e, n, cur[i]);
-            }
-        };
+    let update = |(((s, cells), cur), out): UpdateChunk<'_, M::State>| {
+        for i in 0..s.len() {
+            let e = std::mem::take(&mut cells[2 * i]) as f64 / FIXED_SCALE;
+            let n = std::mem::take(&mut cells[2 * i + 1]) as f64 / FIXED_SCALE;
+            out[i] = M::update(props, &mut s[i], e, n, cur[i]);
+        }
+    };
     if sequential {
         update((((states, cells), i_stim), spiked));
         return;
