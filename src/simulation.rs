@@ -2,7 +2,7 @@
 //! recordings to disk, and write `summary.json`.
 
 use crate::build::{BuildError, Network, build};
-use crate::closed_loop::{ClosedLoop, ClosedLoopError, ProtocolSummary};
+use crate::closed_loop::{Body, ClosedLoop, ClosedLoopError, ProtocolSummary};
 use crate::description::{self, Description, DescriptionErrors};
 use crate::engine::cpu::CpuEngine;
 use crate::engine::gpu::GpuEngine;
@@ -325,6 +325,19 @@ pub fn run_description(
     opts: &RunOptions,
     parse_s: f64,
 ) -> Result<RunOutput, RunError> {
+    run_description_with_bodies(desc, opts, parse_s, Vec::new())
+}
+
+/// Like [`run_description`], with some of the description's bodies replaced
+/// by a tool's own (by body name): how another program puts its model of a
+/// limb, an arm or a robot in the loop. Each keeps the description's motor
+/// pools, afferents, cue and exchange interval.
+pub fn run_description_with_bodies(
+    desc: &Description,
+    opts: &RunOptions,
+    parse_s: f64,
+    bodies: Vec<(String, Box<dyn Body>)>,
+) -> Result<RunOutput, RunError> {
     let dt = desc.network.dt;
     if !desc.run.warmup.is_finite()
         || round_to_steps(desc.run.warmup, dt) >= round_to_steps(desc.run.duration, dt)
@@ -368,6 +381,12 @@ pub fn run_description(
             source: e,
         })?;
     let mut closed_loop = ClosedLoop::new(desc, &net);
+    for (name, body) in bodies {
+        closed_loop = match closed_loop {
+            Some(cl) => Some(cl.with_body(&name, body)?),
+            None => return Err(ClosedLoopError::UnknownBody(name).into()),
+        };
+    }
     if let Some(cl) = closed_loop.as_mut() {
         cl.at(engine.as_mut(), 0)?;
     }

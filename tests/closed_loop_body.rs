@@ -4,10 +4,12 @@
 //! driven by Poisson input, afferents that follow the limb, a cue that
 //! drives the flexor pool; a second copy of it is yoked.
 
-use renshaw::closed_loop::{ProtocolSummary, criterion};
+use renshaw::closed_loop::{Body, BodyState, MotorDrive, ProtocolSummary, criterion};
 use renshaw::description::{Format, parse_str, parse_str_with};
 use renshaw::output::npy::read_f64;
-use renshaw::simulation::{Backend, RunOptions, RunOutput, run_description};
+use renshaw::simulation::{
+    Backend, RunOptions, RunOutput, run_description, run_description_with_bodies,
+};
 use std::sync::Mutex;
 
 mod common;
@@ -332,4 +334,62 @@ fn the_closed_loop_runs_the_same_on_the_gpu() {
             mg.cues
         );
     }
+}
+
+/// A tool's own body: a foot that goes up and down on a timetable (above
+/// the threshold during the first 100 ms of every 400), whatever the motor
+/// pools do.
+struct Timetable {
+    t_ms: f64,
+}
+
+impl Body for Timetable {
+    fn reset(&mut self) {
+        self.t_ms = 0.0;
+    }
+    fn step(&mut self, _drive: MotorDrive, dt_ms: f64) {
+        self.t_ms += dt_ms;
+    }
+    fn state(&self) -> BodyState {
+        let up = self.t_ms % 400.0 < 100.0;
+        BodyState {
+            height: if up { 10.0 } else { 1.0 },
+            ..BodyState::default()
+        }
+    }
+}
+
+#[test]
+fn a_tool_puts_its_own_body_in_the_loop() {
+    let text = format!("{LIMB}{DAY}").replace("session = 3000.0", "session = 2000.0");
+    let desc = parse_str(&text, Format::Toml, "limb.toml").unwrap();
+    let opts = RunOptions {
+        backend: Backend::Cpu,
+        threads: Some(1),
+        ..RunOptions::default()
+    };
+    let out = run_description_with_bodies(
+        &desc,
+        &opts,
+        0.0,
+        vec![("master_limb".into(), Box::new(Timetable { t_ms: 0.0 }))],
+    )
+    .unwrap();
+    let m = &protocol(&out).phases[0].bodies[0].1;
+    // Below the threshold 3/4 of the time; a cue at 100 ms of every cycle
+    // (the first exchange below) and again 200 ms later (min_interval).
+    assert!(
+        (m.below_threshold_percent - 75.0).abs() < 0.2,
+        "{}",
+        m.below_threshold_percent
+    );
+    assert_eq!(m.cues, 2 * 5, "two cues per 400 ms cycle");
+    let err = run_description_with_bodies(
+        &desc,
+        &opts,
+        0.0,
+        vec![("nobody".into(), Box::new(Timetable { t_ms: 0.0 }))],
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("no body named `nobody`"), "{err}");
 }
