@@ -56,6 +56,9 @@ fn make_state<M: NeuronModel>(pop: &PopulationLayout, dt: f64) -> (M::Props, Vec
 /// One chunk of a population: states, input cells, stimulus currents, spike flags.
 type UpdateChunk<'a, S> = (((&'a mut [S], &'a mut [i64]), &'a [f64]), &'a mut [bool]);
 
+/// `inv_k_table()`, computed once.
+static INV_K: std::sync::OnceLock<Vec<f32>> = std::sync::OnceLock::new();
+
 fn update_population<M: NeuronModel>(
     props: &M::Props,
     states: &mut [M::State],
@@ -132,6 +135,12 @@ struct PoissonTable {
     last_stamp: u64,
     /// (target, weight in fixed point, delay), sorted by target.
     entries: Vec<(u32, i64, u16)>,
+    /// Mean count per step the sampler draws with.
+    lambda: f64,
+    /// The rate is 0: no draws (closed loops switch cues and thresholded
+    /// afferents off and on). A zero count needs no random number, so
+    /// skipping the draws changes no other count.
+    silent: bool,
 }
 
 fn sample_population<M: NeuronModel>(
@@ -242,6 +251,8 @@ impl CpuEngine {
                         first_stamp: *first_stamp,
                         last_stamp: *last_stamp,
                         entries,
+                        lambda: *lambda,
+                        silent: *lambda == 0.0,
                     })
                 }
                 Stimulus::Deliveries(_) => None,
@@ -381,7 +392,7 @@ impl CpuEngine {
         let active: Vec<&PoissonTable> = self
             .poisson
             .iter()
-            .filter(|p| stamp >= p.first_stamp && stamp <= p.last_stamp)
+            .filter(|p| !p.silent && stamp >= p.first_stamp && stamp <= p.last_stamp)
             .collect();
         let dt = net.dt;
         let plastic = self.plasticity.as_mut().map(|p| {
@@ -788,9 +799,17 @@ impl Engine for CpuEngine {
 
     fn set_stimulus_rate(&mut self, stimulus: usize, rate_hz: f64) -> Result<(), EngineError> {
         let lambda = super::check_rate_change(&self.net, stimulus, rate_hz)?;
-        let inv_k = inv_k_table();
-        for table in self.poisson.iter_mut().filter(|t| t.stimulus == stimulus) {
+        let inv_k = INV_K.get_or_init(inv_k_table);
+        // A closed loop sets every afferent's rate at every exchange; most
+        // do not change (clipped or silent), and rebuilding costs.
+        for table in self
+            .poisson
+            .iter_mut()
+            .filter(|t| t.stimulus == stimulus && t.lambda != lambda)
+        {
+            table.lambda = lambda;
             table.sampler = PoissonSampler::new(&PoissonParams::new(lambda), &inv_k);
+            table.silent = lambda == 0.0;
         }
         Ok(())
     }
