@@ -52,7 +52,6 @@ fn acquisition_needs_contingency_and_the_dorsal_neurons() {
     assert!(holds("dorsal inhibitory lesion"), "{table}");
     assert!(holds("dorsal excitatory lesion"), "{table}");
     assert!(holds("Renshaw lesion during acquisition"), "{table}");
-    assert!(holds("role swap"), "{table}");
 }
 
 #[test]
