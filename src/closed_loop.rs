@@ -762,18 +762,22 @@ fn measure(
 /// The learning criterion: the first moment at which the mean of the last
 /// [`CRITERION_WINDOW`] intervals between cues (the interval still open
 /// since the last cue counting as the newest) exceeds
-/// [`CRITERION_INTERVAL_MS`]. Before that many intervals exist, the mean of
-/// those there are. Returns the cues delivered by then and the moment (ms
-/// from the phase's start), or `None` if the phase (`length` ms) ends first
-/// or there was no cue at all.
+/// [`CRITERION_INTERVAL_MS`]. The window must be full: the criterion can
+/// only be met once `CRITERION_WINDOW - 1` intervals have closed, so that a
+/// single long pause after the first cue is not mistaken for learning.
+/// Returns the cues delivered by then and the moment (ms from the phase's
+/// start), or `None` if the phase (`length` ms) ends first or fewer than
+/// `CRITERION_WINDOW` cues came.
 pub fn criterion(cue_ms: &[f64], length: f64) -> Option<(usize, f64)> {
     let k = CRITERION_WINDOW;
-    for (i, &last) in cue_ms.iter().enumerate() {
-        // Closed intervals before cue i, the newest k - 1 of them.
-        let closed: Vec<f64> = cue_ms[..=i].windows(2).map(|w| w[1] - w[0]).collect();
-        let recent = &closed[closed.len().saturating_sub(k - 1)..];
+    for (i, &last) in cue_ms.iter().enumerate().skip(k - 1) {
+        // The newest k - 1 closed intervals before cue i.
+        let recent: Vec<f64> = cue_ms[i + 1 - k..=i]
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .collect();
         let sum: f64 = recent.iter().sum();
-        let n = (recent.len() + 1) as f64;
+        let n = k as f64;
         // The open interval o makes the mean exceed the limit when
         // (sum + o) / n > limit.
         let open_needed = (CRITERION_INTERVAL_MS * n - sum).max(0.0);
@@ -855,12 +859,14 @@ mod tests {
         // Never reached when cues keep coming every 200 ms.
         let steady: Vec<f64> = (0..300).map(|i| i as f64 * 200.0).collect();
         assert_eq!(criterion(&steady, 60_000.0), None);
-        // One cue, then silence: reached 1 s after it.
-        assert_eq!(criterion(&[0.0], 60_000.0), Some((1, 1000.0)));
+        // Fewer than 5 cues: the window is never full.
+        assert_eq!(criterion(&[0.0], 60_000.0), None);
+        assert_eq!(criterion(&[0.0, 3000.0, 9000.0, 20000.0], 60_000.0), None);
         assert_eq!(criterion(&[], 60_000.0), None);
-        // Widening intervals: reached at a cue, counting it.
-        let widening = [0.0, 500.0, 1500.0, 3000.0];
-        let (n, _) = criterion(&widening, 60_000.0).unwrap();
-        assert!(n <= 4);
+        // Widening intervals: after the 5th cue the 4 closed intervals (100,
+        // 200, 1000, 3000 ms) sum to 4300 ms, so the open one must reach
+        // 700 ms: the criterion is met at 5000 ms with 5 cues.
+        let widening = [0.0, 100.0, 300.0, 1300.0, 4300.0];
+        assert_eq!(criterion(&widening, 60_000.0), Some((5, 5000.0)));
     }
 }
