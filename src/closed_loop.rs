@@ -503,8 +503,7 @@ impl ClosedLoop {
             }
         }
         if let Some(phase) = phase {
-            let modes = phase.cues.clone();
-            for (i, m) in modes.iter().enumerate() {
+            for (i, m) in phase.cues.iter().enumerate() {
                 if let CueMode::Yoked(src) = m {
                     if onsets[*src] {
                         onsets[i] = true;

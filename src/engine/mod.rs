@@ -155,6 +155,22 @@ pub fn check_rate_change(net: &Network, stimulus: usize, rate_hz: f64) -> Result
     Ok(rate_hz * net.dt * 1e-3)
 }
 
+/// Checks a run-time input for [`Engine::inject_input`].
+pub fn check_injection(net: &Network, neuron: u32, weight: f64) -> Result<(), EngineError> {
+    let n = net.n_neurons;
+    if neuron as usize >= n {
+        return Err(EngineError::Backend(format!(
+            "no neuron {neuron}: the network has {n}"
+        )));
+    }
+    if !weight.is_finite() {
+        return Err(EngineError::Backend(format!(
+            "input weight must be finite, got {weight}"
+        )));
+    }
+    Ok(())
+}
+
 /// Checks a population index for [`Engine::set_silenced`].
 pub fn check_population(net: &Network, population: usize) -> Result<(), EngineError> {
     if population >= net.populations.len() {

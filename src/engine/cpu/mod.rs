@@ -781,17 +781,8 @@ impl Engine for CpuEngine {
     }
 
     fn inject_input(&mut self, neuron: u32, weight: f64) -> Result<(), EngineError> {
+        super::check_injection(&self.net, neuron, weight)?;
         let n = self.net.n_neurons;
-        if neuron as usize >= n {
-            return Err(EngineError::Backend(format!(
-                "no neuron {neuron}: the network has {n}"
-            )));
-        }
-        if !weight.is_finite() {
-            return Err(EngineError::Backend(format!(
-                "input weight must be finite, got {weight}"
-            )));
-        }
         let slot = (self.step % self.ring_len) as usize;
         self.ring[(slot * n + neuron as usize) * 2 + usize::from(weight < 0.0)] += to_fixed(weight);
         Ok(())
@@ -808,7 +799,7 @@ impl Engine for CpuEngine {
             .filter(|t| t.stimulus == stimulus && t.lambda != lambda)
         {
             table.lambda = lambda;
-            table.sampler = PoissonSampler::new(&PoissonParams::new(lambda), &inv_k);
+            table.sampler = PoissonSampler::new(&PoissonParams::new(lambda), inv_k);
             table.silent = lambda == 0.0;
         }
         Ok(())

@@ -993,17 +993,7 @@ impl Engine for GpuEngine {
     }
 
     fn inject_input(&mut self, neuron: u32, weight: f64) -> Result<(), EngineError> {
-        let n = self.net.n_neurons;
-        if neuron as usize >= n {
-            return Err(EngineError::Backend(format!(
-                "no neuron {neuron}: the network has {n}"
-            )));
-        }
-        if !weight.is_finite() {
-            return Err(EngineError::Backend(format!(
-                "input weight must be finite, got {weight}"
-            )));
-        }
+        super::check_injection(&self.net, neuron, weight)?;
         self.pending_injections.push(Event {
             target: neuron,
             value: weight as f32,
