@@ -296,26 +296,37 @@ pub struct PoissonSampler {
 impl PoissonSampler {
     /// The tables for `params`.
     pub fn new(params: &PoissonParams, inv_k: &[f32]) -> Self {
+        // A closed loop rebuilds its afferents' samplers at every exchange,
+        // so the tables stop at the first entry no uniform can exceed, and
+        // the table of whole pieces is built only when there are pieces.
+        let largest_u = u01_f32(u32::MAX);
         let table = |mean: f32, exp_minus_mean: f32| {
             let mut cdf = [f32::INFINITY; 64];
             let mut p = exp_minus_mean;
             let mut c = p;
-            cdf[0] = c;
-            for (k, entry) in cdf.iter_mut().enumerate().take(63).skip(1) {
-                p *= mean;
-                p *= inv_k[k];
-                c += p;
-                *entry = c;
+            let mut used = 63;
+            for k in 0..63 {
+                if k > 0 {
+                    p *= mean;
+                    p *= inv_k[k];
+                    c += p;
+                }
+                if c >= largest_u {
+                    // This entry and those after it change no count: +inf
+                    // lets the count stop at a multiple of 8.
+                    used = k;
+                    break;
+                }
+                cdf[k] = c;
             }
-            // Entries that no uniform exceeds are set to +inf (changing no
-            // count) so that the count can stop at a multiple of 8.
-            let largest_u = u01_f32(u32::MAX);
-            let used = cdf.iter().position(|&c| c >= largest_u).unwrap_or(63);
             let len = (used + 1).next_multiple_of(8).min(64);
-            cdf[used..].fill(f32::INFINITY);
             (cdf, len)
         };
-        let (cdf_piece, len_piece) = table(POISSON_PIECE as f32, params.exp_piece as f32);
+        let (cdf_piece, len_piece) = if params.pieces > 0 {
+            table(POISSON_PIECE as f32, params.exp_piece as f32)
+        } else {
+            ([f32::INFINITY; 64], 8)
+        };
         let (cdf_rest, len_rest) = table(params.rest as f32, params.exp_rest as f32);
         Self {
             pieces: params.pieces,

@@ -15,7 +15,6 @@ use crate::description::{self, Format, Override};
 use crate::output::npy::read_f64;
 use crate::output::plot_body::{BodyTrace, plot_body_traces};
 use crate::simulation::{Backend, RunError, RunOptions, run_description};
-use rayon::prelude::*;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -266,15 +265,38 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentResult, Expe
             jobs.push((*c, seed));
         }
     }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.parallel.max(1))
-        .build()
-        .expect("a thread pool starts");
-    let results: Vec<Result<RunResult, ExperimentError>> = pool.install(|| {
-        jobs.par_iter()
-            .map(|(c, seed)| run_one(opts, &base, c, *seed))
-            .collect()
+    // Longest runs first (two-session conditions before one-session ones),
+    // each worker taking the next job when it is done: the workers finish
+    // together instead of one running a two-session job alone at the end.
+    let order = {
+        let mut order: Vec<usize> = (0..jobs.len()).collect();
+        order.sort_by_key(|&j| std::cmp::Reverse(jobs[j].0.phases.matches("${session}").count()));
+        order
+    };
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Option<Result<RunResult, ExperimentError>>>> =
+        jobs.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..opts.parallel.clamp(1, jobs.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(&j) = order.get(i) else { break };
+                    let (c, seed) = jobs[j];
+                    let result = run_one(opts, &base, c, seed);
+                    *slots[j].lock().expect("no worker panics holding it") = Some(result);
+                }
+            });
+        }
     });
+    let results: Vec<Result<RunResult, ExperimentError>> = slots
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .expect("no worker panics holding it")
+                .expect("every job ran")
+        })
+        .collect();
     let runs = results.into_iter().collect::<Result<Vec<_>, _>>()?;
     let criteria = evaluate(&runs, &opts.seeds);
     Ok(ExperimentResult {

@@ -122,17 +122,37 @@ struct Syn<'a> {
 }
 
 fn update_weight(p: &DopamineParams, s: &mut Syn<'_>, c0: f64, n0: f64, minus_dt: f64) {
-    let taus = (p.tau_c + p.tau_n) / (p.tau_c * p.tau_n);
-    *s.w -= c0
-        * (n0 / taus * (taus * minus_dt).exp_m1() - p.b * p.tau_c * (minus_dt / p.tau_c).exp_m1());
+    // The terms that are exactly zero are skipped (no eligibility, or no
+    // dopamine above a zero baseline): most synapses at most triggers, and
+    // each term costs an exp.
+    if c0 != 0.0 {
+        let taus = (p.tau_c + p.tau_n) / (p.tau_c * p.tau_n);
+        let dopamine = if n0 != 0.0 {
+            n0 / taus * (taus * minus_dt).exp_m1()
+        } else {
+            0.0
+        };
+        let baseline = if p.b != 0.0 {
+            p.b * p.tau_c * (minus_dt / p.tau_c).exp_m1()
+        } else {
+            0.0
+        };
+        *s.w -= c0 * (dopamine - baseline);
+    }
     *s.w = s.w.clamp(p.wmin, p.wmax);
+}
+
+/// `x * exp(arg)`, skipping the exp when x is 0.
+#[inline]
+fn decayed(x: f64, arg: f64) -> f64 {
+    if x == 0.0 { 0.0 } else { x * arg.exp() }
 }
 
 fn update_dopamine(p: &DopamineParams, s: &mut Syn<'_>, spikes: &[(f64, f64)]) {
     let i = *s.idx as usize;
     let minus_dt = spikes[i].0 - spikes[i + 1].0;
     *s.idx += 1;
-    *s.n = *s.n * (minus_dt / p.tau_n).exp() + spikes[i + 1].1 / p.tau_n;
+    *s.n = decayed(*s.n, minus_dt / p.tau_n) + spikes[i + 1].1 / p.tau_n;
 }
 
 /// Brings weight, c and n from t0 to t1 over the dopamine spikes in (t0, t1].
@@ -149,28 +169,28 @@ fn process_dopa_spikes(
     };
     if next_in(s) {
         let i = *s.idx as usize;
-        let n0 = *s.n * ((spikes[i].0 - t0) / p.tau_n).exp();
+        let n0 = decayed(*s.n, (spikes[i].0 - t0) / p.tau_n);
         let c = *s.c;
         update_weight(p, s, c, n0, t0 - spikes[i + 1].0);
         update_dopamine(p, s, spikes);
         while next_in(s) {
             let i = *s.idx as usize;
-            let cd = *s.c * ((t0 - spikes[i].0) / p.tau_c).exp();
+            let cd = decayed(*s.c, (t0 - spikes[i].0) / p.tau_c);
             let n = *s.n;
             update_weight(p, s, cd, n, spikes[i].0 - spikes[i + 1].0);
             update_dopamine(p, s, spikes);
         }
         let i = *s.idx as usize;
-        let cd = *s.c * ((t0 - spikes[i].0) / p.tau_c).exp();
+        let cd = decayed(*s.c, (t0 - spikes[i].0) / p.tau_c);
         let n = *s.n;
         update_weight(p, s, cd, n, spikes[i].0 - t1);
-        *s.c *= (-(t1 - t0) / p.tau_c).exp();
+        *s.c = decayed(*s.c, -(t1 - t0) / p.tau_c);
     } else {
         let i = *s.idx as usize;
-        let n0 = *s.n * ((spikes[i].0 - t0) / p.tau_n).exp();
+        let n0 = decayed(*s.n, (spikes[i].0 - t0) / p.tau_n);
         let c = *s.c;
         update_weight(p, s, c, n0, t0 - t1);
-        *s.c *= (-(t1 - t0) / p.tau_c).exp();
+        *s.c = decayed(*s.c, -(t1 - t0) / p.tau_c);
     }
 }
 
@@ -301,8 +321,8 @@ pub fn trigger(
     let t0 = facilitate_until(cx, &mut s, *last_update, stamp, None);
     process_dopa_spikes(p, &mut s, cx.spikes, t0, t_trig);
     let i = *s.idx as usize;
-    *s.n *= ((cx.spikes[i].0 - t_trig) / p.tau_n).exp();
-    *s.kplus *= ((tlu - t_trig) / p.tau_plus).exp();
+    *s.n = decayed(*s.n, (cx.spikes[i].0 - t_trig) / p.tau_n);
+    *s.kplus = decayed(*s.kplus, (tlu - t_trig) / p.tau_plus);
     *last_update = stamp;
     *s.idx = 0;
     if !cx.enabled {

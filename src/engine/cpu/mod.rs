@@ -153,6 +153,17 @@ fn sample_population<M: NeuronModel>(
     out.extend(local.iter().map(|&i| M::get(props, &states[i], var)));
 }
 
+/// How delivery treats a synapse of a plastic network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SynapseKind {
+    /// Fixed weight.
+    Static,
+    /// Pair STDP: updated at the presynaptic spike.
+    Stdp,
+    /// Dopamine-modulated STDP: sent at the next slice.
+    Dopamine,
+}
+
 /// The CPU backend.
 pub struct CpuEngine {
     net: Arc<Network>,
@@ -168,6 +179,9 @@ pub struct CpuEngine {
     /// For each source row, where each delivery block's part begins (relative
     /// to the row; `n_blocks + 1` entries a row), so that no block searches.
     row_splits: Vec<u32>,
+    /// In a plastic network, each synapse's rule (see [`SynapseKind`]), so
+    /// that delivery does not look its projection up per synapse.
+    synapse_kind: Vec<SynapseKind>,
     i_stim: Vec<f64>,
     spiked: Vec<bool>,
     spike_counts: Vec<u64>,
@@ -279,6 +293,7 @@ impl CpuEngine {
             ring_len,
             block: 0,
             row_splits: Vec::new(),
+            synapse_kind: Vec::new(),
             i_stim: vec![0.0; n],
             spiked: vec![false; n],
             spike_counts: vec![0; n],
@@ -386,6 +401,26 @@ impl CpuEngine {
             self.row_splits = row_splits(&net.synapses, n, block);
         }
         let row_splits = &self.row_splits;
+        if self.synapse_kind.is_empty()
+            && let Some(p) = self.plasticity.as_ref()
+        {
+            self.synapse_kind = net
+                .synapses
+                .projection
+                .iter()
+                .map(|&pi| {
+                    let pi = pi as usize;
+                    if p.rules[pi].is_some() {
+                        SynapseKind::Stdp
+                    } else if p.dopamine_projection[pi] {
+                        SynapseKind::Dopamine
+                    } else {
+                        SynapseKind::Static
+                    }
+                })
+                .collect();
+        }
+        let synapse_kind = &self.synapse_kind;
         let syn = &net.synapses;
         let seed = net.seed;
         let weight_fixed = &self.weight_fixed;
@@ -454,11 +489,18 @@ impl CpuEngine {
                     }
                     continue;
                 }
+                let (rules, enabled, post, inv_tau_minus, cells, _) =
+                    plastic.expect("checked above");
                 for k in first..end {
-                    let rule =
-                        plastic.and_then(|(rules, ..)| rules[syn.projection[k] as usize].as_ref());
-                    match (rule, plastic) {
-                        (Some(p), Some((_, enabled, post, inv_tau_minus, cells, _))) => {
+                    match synapse_kind[k] {
+                        SynapseKind::Static => {
+                            add(syn.target[k], syn.delay[k] as u64, weight_fixed[k])
+                        }
+                        // Dopamine synapses are sent at the next slice (see dopamine.rs).
+                        SynapseKind::Dopamine => {}
+                        SynapseKind::Stdp => {
+                            let pi = syn.projection[k] as usize;
+                            let p = rules[pi].as_ref().expect("an STDP synapse has its rule");
                             let target = syn.target[k] as usize;
                             assert!(k < cells.len);
                             // SAFETY: synapse k ends in this block's neuron range, so no
@@ -466,7 +508,7 @@ impl CpuEngine {
                             let w = unsafe {
                                 stdp::on_pre_spike(
                                     p,
-                                    enabled[syn.projection[k] as usize],
+                                    enabled[pi],
                                     &mut *cells.weight.add(k),
                                     &mut *cells.kplus.add(k),
                                     &mut *cells.last_pre.add(k),
@@ -480,9 +522,6 @@ impl CpuEngine {
                             add(syn.target[k], syn.delay[k] as u64, to_fixed(w));
                             changes.push((stamp + syn.delay[k] as u64, k, w));
                         }
-                        // Dopamine synapses are sent at the next slice (see dopamine.rs).
-                        (None, Some((.., dopa))) if dopa[syn.projection[k] as usize] => {}
-                        _ => add(syn.target[k], syn.delay[k] as u64, weight_fixed[k]),
                     }
                 }
             }
