@@ -14,4 +14,5 @@ pub mod output;
 pub mod rng;
 pub mod simulation;
 pub mod spinal;
+pub mod sweep;
 pub mod time;

@@ -87,6 +87,33 @@ enum Command {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Run a description over a grid of parameters and seeds (a sweep file,
+    /// see docs/sweep.md); one row per instance in results.csv/.json.
+    ///
+    /// Finished instances are saved as they finish: running the same sweep
+    /// again after an interruption runs only what is missing.
+    Sweep {
+        /// Sweep file (.toml).
+        file: PathBuf,
+        /// Output directory (default: runs/sweeps/<file stem>).
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+        /// Engine to run on (a GPU runs one instance at a time).
+        #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+        backend: Backend,
+        /// Instances at once (default: all cores on the CPU, 1 on a GPU).
+        #[arg(long)]
+        parallel: Option<usize>,
+        /// Also keep every instance's run directory (runs/NNNNN/).
+        #[arg(long)]
+        keep_runs: bool,
+        /// Override a parameter or key path in every instance; repeatable.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<Override>,
+        /// No progress bar.
+        #[arg(short, long)]
+        quiet: bool,
+    },
     /// Compare the statistics of two runs: means side by side and a
     /// Kolmogorov-Smirnov test of each per-neuron distribution.
     Compare {
@@ -203,6 +230,66 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => report(e),
+            }
+        }
+        Command::Sweep {
+            file,
+            out,
+            backend,
+            parallel,
+            keep_runs,
+            set,
+            quiet,
+        } => {
+            let sweep = match renshaw::sweep::Sweep::load(&file, &set) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let out = out.unwrap_or_else(|| {
+                PathBuf::from("runs/sweeps").join(file.file_stem().unwrap_or_default())
+            });
+            let parallel = parallel.unwrap_or(match backend {
+                Backend::Cpu => std::thread::available_parallelism().map_or(1, |n| n.get()),
+                _ => 1,
+            });
+            let opts = renshaw::sweep::SweepOptions {
+                out_dir: out.clone(),
+                backend,
+                parallel,
+                progress: !quiet,
+                keep_runs,
+            };
+            if !quiet {
+                eprintln!(
+                    "{}: {} instances of {} on {:?}, {parallel} at once, output in {}",
+                    file.display(),
+                    sweep.instances.len(),
+                    sweep.base.display(),
+                    backend,
+                    out.display()
+                );
+            }
+            match renshaw::sweep::run_sweep(&sweep, &opts) {
+                Ok(outcome) => {
+                    let ran = outcome.results.len() - outcome.reused;
+                    println!(
+                        "{} instances ({ran} run now, {} from an earlier run) in {:.1} s",
+                        outcome.results.len(),
+                        outcome.reused,
+                        outcome.wall_s
+                    );
+                    for f in &outcome.files {
+                        println!("wrote {}", f.display());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
             }
         }
         Command::Bench {
