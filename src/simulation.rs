@@ -15,6 +15,7 @@ use crate::output::stats::{
 use crate::output::weights::WeightSeries;
 use crate::output::{RecordingWriter, recorder_stem};
 use crate::time::round_to_steps;
+use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -91,6 +92,9 @@ pub enum RunError {
     /// The closed loop failed.
     #[error("{0}")]
     ClosedLoop(#[from] ClosedLoopError),
+    /// Instances could not be stepped together (see [`run_batch`]).
+    #[error("batched run: {0}")]
+    Batch(String),
     /// Output could not be written.
     #[error("cannot write output to {path}: {source}")]
     Io {
@@ -290,7 +294,10 @@ pub fn run_file_with(
 /// slower than the CPU engine, so `Auto` does not pick it); it says which
 /// when `opts.progress` is set. `Gpu` takes the best adapter, software ones
 /// included, and fails with the reason when there is none.
-pub fn make_engine(net: Arc<Network>, opts: &RunOptions) -> Result<Box<dyn Engine>, RunError> {
+pub fn make_engine(
+    net: Arc<Network>,
+    opts: &RunOptions,
+) -> Result<Box<dyn Engine + Send>, RunError> {
     match opts.backend {
         Backend::Cpu => Ok(Box::new(CpuEngine::new(net, opts.threads)?)),
         Backend::Gpu => Ok(Box::new(gpu_engine(net)?)),
@@ -338,6 +345,133 @@ pub fn run_description_with_bodies(
     parse_s: f64,
     bodies: Vec<(String, Box<dyn Body>)>,
 ) -> Result<RunOutput, RunError> {
+    check_window(desc)?;
+    let t_build = Instant::now();
+    let net = Arc::new(build(desc)?);
+    let build_s = t_build.elapsed().as_secs_f64();
+    let engine = make_engine(Arc::clone(&net), opts)?;
+    run_built(desc, net, engine, build_s, opts, parse_s, bodies)
+}
+
+/// Runs many descriptions as batches: instances that share dt, duration and
+/// minimum delay are stepped together by one engine over their union (see
+/// [`crate::engine::batch`]), at most `batch` at once, each with its own
+/// output (`out_dirs[i]`, or none), closed loop and summary. Every instance
+/// gives exactly the spikes it gives alone. `opts.out_dir` is ignored;
+/// `opts.threads` is the union engine's.
+pub fn run_batch(
+    descs: &[Description],
+    out_dirs: &[Option<PathBuf>],
+    opts: &RunOptions,
+    batch: usize,
+) -> Vec<Result<RunOutput, RunError>> {
+    assert_eq!(
+        descs.len(),
+        out_dirs.len(),
+        "one output directory (or None) per description"
+    );
+    let mut results: Vec<Option<Result<RunOutput, RunError>>> =
+        descs.iter().map(|_| None).collect();
+    // Build everything first (in parallel): the batch key needs the network.
+    let t_build = Instant::now();
+    let built: Vec<Result<Arc<Network>, RunError>> = descs
+        .par_iter()
+        .map(|d| {
+            check_window(d)?;
+            Ok(Arc::new(build(d)?))
+        })
+        .collect();
+    let build_s = t_build.elapsed().as_secs_f64() / descs.len().max(1) as f64;
+    let mut groups: BTreeMap<(u64, u64, u64), Vec<usize>> = BTreeMap::new();
+    for (i, b) in built.iter().enumerate() {
+        match b {
+            Ok(net) => groups
+                .entry(crate::build::batch_key(net))
+                .or_default()
+                .push(i),
+            Err(_) => {}
+        }
+    }
+    let mut built: Vec<Option<Result<Arc<Network>, RunError>>> =
+        built.into_iter().map(Some).collect();
+    for (i, b) in built.iter_mut().enumerate() {
+        if matches!(b, Some(Err(_))) {
+            results[i] = Some(Err(b.take().expect("present").err().expect("an error")));
+        }
+    }
+    for members in groups.values() {
+        for chunk in members.chunks(batch.max(1)) {
+            let nets: Vec<Arc<Network>> = chunk
+                .iter()
+                .map(|&i| Arc::clone(built[i].as_ref().expect("present").as_ref().expect("built")))
+                .collect();
+            let refs: Vec<&Network> = nets.iter().map(|n| n.as_ref()).collect();
+            let union = crate::build::batch(&refs)
+                .map_err(|e| RunError::Batch(e.to_string()))
+                .and_then(|(union, spans)| {
+                    let engine = make_engine(Arc::new(union), opts)?;
+                    Ok(crate::engine::batch::instance_engines(
+                        engine,
+                        spans,
+                        nets.clone(),
+                    ))
+                });
+            let engines = match union {
+                Ok(e) => e,
+                Err(e) => {
+                    let message = e.to_string();
+                    for &i in chunk {
+                        results[i] = Some(Err(RunError::Batch(message.clone())));
+                    }
+                    continue;
+                }
+            };
+            let outputs: Vec<(usize, Result<RunOutput, RunError>)> = std::thread::scope(|scope| {
+                let handles: Vec<_> = chunk
+                    .iter()
+                    .zip(engines)
+                    .zip(nets)
+                    .map(|((&i, engine), net)| {
+                        let instance_opts = RunOptions {
+                            out_dir: out_dirs[i].clone(),
+                            progress: false,
+                            ..opts.clone()
+                        };
+                        let desc = &descs[i];
+                        scope.spawn(move || {
+                            let engine: Box<dyn Engine + Send> = Box::new(engine);
+                            (
+                                i,
+                                run_built(
+                                    desc,
+                                    net,
+                                    engine,
+                                    build_s,
+                                    &instance_opts,
+                                    0.0,
+                                    Vec::new(),
+                                ),
+                            )
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("an instance's run does not panic"))
+                    .collect()
+            });
+            for (i, r) in outputs {
+                results[i] = Some(r);
+            }
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| r.expect("every description ran or failed"))
+        .collect()
+}
+
+fn check_window(desc: &Description) -> Result<(), RunError> {
     let dt = desc.network.dt;
     if !desc.run.warmup.is_finite()
         || round_to_steps(desc.run.warmup, dt) >= round_to_steps(desc.run.duration, dt)
@@ -348,11 +482,19 @@ pub fn run_description_with_bodies(
             duration_ms: desc.run.duration,
         });
     }
-    let t_build = Instant::now();
-    let net = Arc::new(build(desc)?);
-    let build_s = t_build.elapsed().as_secs_f64();
-    let mut engine = make_engine(Arc::clone(&net), opts)?;
+    Ok(())
+}
 
+/// The run loop and output of a built network on a ready engine.
+fn run_built(
+    desc: &Description,
+    net: Arc<Network>,
+    mut engine: Box<dyn Engine + Send>,
+    build_s: f64,
+    opts: &RunOptions,
+    parse_s: f64,
+    bodies: Vec<(String, Box<dyn Body>)>,
+) -> Result<RunOutput, RunError> {
     let io_err = |path: &Path| {
         let path = path.to_path_buf();
         move |source| RunError::Io { path, source }

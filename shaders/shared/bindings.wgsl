@@ -86,9 +86,9 @@ struct PoissonStim {
     first_hi: u32,
     last_lo: u32,
     last_hi: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    seed_lo: u32,
+    seed_hi: u32,
+    entity_offset: u32,
 }
 
 // Mirrors layout::Event: a current change (value in pA) or a spike to inject (value = weight).

@@ -51,8 +51,8 @@ fn poisson_inversion(u: f32, mean: f32, exp_minus_mean: f32) -> u32 {
 
 // Poisson count of one target at one stamp; one word of the stream per piece.
 fn poisson_count(stim: PoissonStim, dst: u32) -> u32 {
-    var ctr = vec4<u32>(su.pctr_lo, su.pctr_hi, dst, stim.stream);
-    let key = vec2<u32>(su.seed_lo, su.seed_hi);
+    var ctr = vec4<u32>(su.pctr_lo, su.pctr_hi, dst - stim.entity_offset, stim.stream);
+    let key = vec2<u32>(stim.seed_lo, stim.seed_hi);
     var words = philox(ctr, key);
     var used = 0u;
     var k = 0u;

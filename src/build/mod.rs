@@ -5,7 +5,10 @@
 //! counter-based stream keyed by what it is for (see [`crate::rng`]), so the
 //! result is the same whatever the number of threads.
 
+mod batch;
 mod connect;
+
+pub use batch::{BatchError, InstanceSpan, batch, batch_key};
 
 use crate::description::*;
 use crate::models::ModelKind;
@@ -67,13 +70,31 @@ impl Synapses {
     }
 }
 
+/// Which random numbers a Poisson stimulus draws: the count for target `t`
+/// at stamp `s` is a pure function of `(seed, stream, t - entity_offset, s)`.
+/// A network built alone has its own seed and offset 0; an instance inside
+/// a batch keeps the numbers it draws alone (see [`batch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoissonRng {
+    /// Philox key.
+    pub seed: u64,
+    /// Stream id (`stream_id(Purpose::Poisson, description index)`).
+    pub stream: u32,
+    /// Subtracted from a target's global id to give its random entity.
+    pub entity_offset: u32,
+}
+
 /// A stimulus ready for the engines.
 #[derive(Debug, Clone)]
 pub enum Stimulus {
     /// Independent Poisson trains.
     Poisson {
-        /// Index of the stimulus in the description (its random stream).
+        /// Index of the stimulus in the network (`Engine::set_stimulus_rate`
+        /// names it so): its index in the description for a network built
+        /// alone.
         index: usize,
+        /// Its random numbers.
+        rng: PoissonRng,
         /// Target neurons (global ids).
         targets: Vec<u32>,
         /// Weight per target.
@@ -509,6 +530,11 @@ pub fn build(desc: &Description) -> Result<Network, BuildError> {
         match &st.kind {
             StimulusKind::Poisson { rate } => stimuli.push(Stimulus::Poisson {
                 index: k,
+                rng: PoissonRng {
+                    seed: desc.network.seed,
+                    stream: stream_id(Purpose::Poisson, k),
+                    entity_offset: 0,
+                },
                 targets,
                 weights,
                 delays,

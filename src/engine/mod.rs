@@ -4,6 +4,7 @@
 //! steps. It hands back what the recorders asked for in [`Chunk`]s, so that a
 //! backend can keep spikes on its device and return them in batches.
 
+pub mod batch;
 pub mod cpu;
 pub mod gpu;
 pub mod twin;

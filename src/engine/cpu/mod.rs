@@ -21,7 +21,7 @@ pub mod stdp;
 use super::{Chunk, Engine, EngineError, Sample, Spike};
 use crate::build::{Network, PopulationLayout, Stimulus};
 use crate::models::ModelKind;
-use crate::rng::{LANES, PoissonParams, PoissonSampler, Purpose, inv_k_table, stream_id};
+use crate::rng::{LANES, PoissonParams, PoissonSampler, inv_k_table};
 use neuron_update::*;
 use rayon::prelude::*;
 use std::sync::Arc;
@@ -131,6 +131,10 @@ struct PoissonTable {
     stimulus: usize,
     sampler: PoissonSampler,
     stream: u32,
+    /// Philox key of its draws.
+    seed: u64,
+    /// Subtracted from a target to give its random entity (see `PoissonRng`).
+    entity_offset: u32,
     first_stamp: u64,
     last_stamp: u64,
     /// (target, weight in fixed point, delay), sorted by target.
@@ -245,6 +249,7 @@ impl CpuEngine {
             .filter_map(|s| match s {
                 Stimulus::Poisson {
                     index,
+                    rng,
                     targets,
                     weights,
                     delays,
@@ -261,7 +266,9 @@ impl CpuEngine {
                     Some(PoissonTable {
                         stimulus: *index,
                         sampler: PoissonSampler::new(&PoissonParams::new(*lambda), &inv_k_table()),
-                        stream: stream_id(Purpose::Poisson, *index),
+                        stream: rng.stream,
+                        seed: rng.seed,
+                        entity_offset: rng.entity_offset,
                         first_stamp: *first_stamp,
                         last_stamp: *last_stamp,
                         entries,
@@ -422,7 +429,6 @@ impl CpuEngine {
         }
         let synapse_kind = &self.synapse_kind;
         let syn = &net.synapses;
-        let seed = net.seed;
         let weight_fixed = &self.weight_fixed;
         let active: Vec<&PoissonTable> = self
             .poisson
@@ -534,10 +540,12 @@ impl CpuEngine {
                     // Eight targets at a time: the Philox blocks vectorize.
                     let mut groups = rest.chunks_exact(LANES);
                     for group in &mut groups {
-                        let targets: [u32; LANES] = std::array::from_fn(|i| group[i].0);
-                        let ks = table
-                            .sampler
-                            .draw_lanes(seed, table.stream, &targets, stamp);
+                        let entities: [u32; LANES] =
+                            std::array::from_fn(|i| group[i].0 - table.entity_offset);
+                        let ks =
+                            table
+                                .sampler
+                                .draw_lanes(table.seed, table.stream, &entities, stamp);
                         for (&(t, w, d), &k) in group.iter().zip(&ks) {
                             if k > 0 {
                                 add(t, d as u64, w * k as i64);
@@ -547,7 +555,12 @@ impl CpuEngine {
                     rest = groups.remainder();
                 }
                 for &(t, w, d) in rest {
-                    let k = table.sampler.draw(seed, table.stream, t, stamp);
+                    let k = table.sampler.draw(
+                        table.seed,
+                        table.stream,
+                        t - table.entity_offset,
+                        stamp,
+                    );
                     if k > 0 {
                         add(t, d as u64, w * k as i64);
                     }

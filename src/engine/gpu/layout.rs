@@ -6,7 +6,7 @@
 use crate::build::{Network, Stimulus};
 use crate::engine::cpu::neuron_update::{propagator_32, refractory_steps};
 use crate::models::ModelKind;
-use crate::rng::{POISSON_PIECE, PoissonParams, Purpose, stream_id};
+use crate::rng::{POISSON_PIECE, PoissonParams};
 use bytemuck::{Pod, Zeroable};
 
 /// Per-population constants. WGSL: `PopParams`.
@@ -185,8 +185,13 @@ pub struct PoissonStim {
     pub last_lo: u32,
     /// Last active stamp, high word.
     pub last_hi: u32,
-    /// Padding.
-    pub _pad: [u32; 3],
+    /// Philox key of its draws, low word.
+    pub seed_lo: u32,
+    /// Philox key, high word.
+    pub seed_hi: u32,
+    /// Subtracted from a target's id to give its random entity (see
+    /// `build::PoissonRng`).
+    pub entity_offset: u32,
 }
 
 /// A current change or a spike to inject. WGSL: `Event`.
@@ -510,6 +515,9 @@ pub struct DeviceNetwork {
     pub poisson_entries: Vec<PoissonEntry>,
     /// Poisson stimuli.
     pub poisson_stims: Vec<PoissonStim>,
+    /// The network's stimulus index of each of `poisson_stims` (host only:
+    /// how `set_stimulus_rate` finds its entry).
+    pub poisson_stimulus: Vec<usize>,
     /// 1/k as f32.
     pub inv_k: Vec<f32>,
     /// Current changes (step, event), merged per (step, target), sorted.
@@ -694,11 +702,13 @@ impl DeviceNetwork {
 
         let mut poisson_entries = Vec::new();
         let mut poisson_stims = Vec::new();
+        let mut poisson_stimulus = Vec::new();
         let mut injections = Vec::new();
         for stim in &net.stimuli {
             match stim {
                 Stimulus::Poisson {
                     index,
+                    rng,
                     targets,
                     weights,
                     delays,
@@ -709,7 +719,7 @@ impl DeviceNetwork {
                     let pp = PoissonParams::new(*lambda);
                     let si = poisson_stims.len() as u32;
                     poisson_stims.push(PoissonStim {
-                        stream: stream_id(Purpose::Poisson, *index),
+                        stream: rng.stream,
                         pieces: pp.pieces,
                         rest: pp.rest as f32,
                         exp_rest: pp.exp_rest as f32,
@@ -718,8 +728,11 @@ impl DeviceNetwork {
                         first_hi: (*first_stamp >> 32) as u32,
                         last_lo: *last_stamp as u32,
                         last_hi: (*last_stamp >> 32) as u32,
-                        _pad: [0; 3],
+                        seed_lo: rng.seed as u32,
+                        seed_hi: (rng.seed >> 32) as u32,
+                        entity_offset: rng.entity_offset,
                     });
+                    poisson_stimulus.push(*index);
                     for (i, &t) in targets.iter().enumerate() {
                         poisson_entries.push(PoissonEntry {
                             target: t,
@@ -816,6 +829,7 @@ impl DeviceNetwork {
             synapse_chunks,
             poisson_entries,
             poisson_stims,
+            poisson_stimulus,
             inv_k,
             currents,
             injections,

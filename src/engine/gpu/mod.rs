@@ -12,7 +12,7 @@ pub mod shaders;
 use super::twin::collect_chunk;
 use super::{Chunk, Engine, EngineError};
 use crate::build::Network;
-use crate::rng::{PoissonParams, Purpose, stream_id};
+use crate::rng::PoissonParams;
 use layout::*;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -1130,13 +1130,7 @@ impl Engine for GpuEngine {
 
     fn set_stimulus_rate(&mut self, stimulus: usize, rate_hz: f64) -> Result<(), EngineError> {
         let lambda = super::check_rate_change(&self.net, stimulus, rate_hz)?;
-        let stream = stream_id(Purpose::Poisson, stimulus);
-        let Some(si) = self
-            .dn
-            .poisson_stims
-            .iter()
-            .position(|s| s.stream == stream)
-        else {
+        let Some(si) = self.dn.poisson_stimulus.iter().position(|&s| s == stimulus) else {
             // A Poisson stimulus without targets has no entry on the device.
             return Ok(());
         };

@@ -8,7 +8,6 @@ use crate::rng::poisson_f32;
 /// Draws and delivers every Poisson stimulus' spikes of this step.
 pub fn poisson(dn: &DeviceNetwork, ds: &mut DeviceState, su: &StepUniform) {
     let stamp = su.stamp_lo as u64 | (su.stamp_hi as u64) << 32;
-    let seed = su.seed_lo as u64 | (su.seed_hi as u64) << 32;
     for e in &dn.poisson_entries {
         let stim = &dn.poisson_stims[e.stim as usize];
         let first = stim.first_lo as u64 | (stim.first_hi as u64) << 32;
@@ -16,10 +15,11 @@ pub fn poisson(dn: &DeviceNetwork, ds: &mut DeviceState, su: &StepUniform) {
         if stamp < first || stamp > last {
             continue;
         }
+        let seed = stim.seed_lo as u64 | (stim.seed_hi as u64) << 32;
         let k = poisson_f32(
             seed,
             stim.stream,
-            e.target,
+            e.target - stim.entity_offset,
             stamp,
             stim.pieces,
             stim.rest,
