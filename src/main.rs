@@ -107,6 +107,12 @@ enum Command {
         /// Also keep every instance's run directory (runs/NNNNN/).
         #[arg(long)]
         keep_runs: bool,
+        /// Step this many instances together as one network: one pass of
+        /// the GPU for all of them (the default there: 1024, halved until
+        /// a batch fits the adapter), one multithreaded engine on the CPU
+        /// (default there: 1, instances in parallel instead).
+        #[arg(long)]
+        batch: Option<usize>,
         /// Override a parameter or key path in every instance; repeatable.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<Override>,
@@ -238,6 +244,7 @@ fn main() -> ExitCode {
             backend,
             parallel,
             keep_runs,
+            batch,
             set,
             quiet,
         } => {
@@ -261,10 +268,19 @@ fn main() -> ExitCode {
                 parallel,
                 progress: !quiet,
                 keep_runs,
+                batch: batch.unwrap_or(match backend {
+                    Backend::Cpu => 1,
+                    _ => 1024,
+                }),
             };
             if !quiet {
+                let how = if opts.batch > 1 {
+                    format!("in batches of up to {}", opts.batch)
+                } else {
+                    format!("{parallel} at once")
+                };
                 eprintln!(
-                    "{}: {} instances of {} on {:?}, {parallel} at once, output in {}",
+                    "{}: {} instances of {} on {:?}, {how}, output in {}",
                     file.display(),
                     sweep.instances.len(),
                     sweep.base.display(),

@@ -383,27 +383,36 @@ pub fn run_batch(
         .collect();
     let build_s = t_build.elapsed().as_secs_f64() / descs.len().max(1) as f64;
     let mut groups: BTreeMap<(u64, u64, u64), Vec<usize>> = BTreeMap::new();
-    for (i, b) in built.iter().enumerate() {
+    let mut networks: Vec<Option<Arc<Network>>> = Vec::with_capacity(descs.len());
+    for (i, b) in built.into_iter().enumerate() {
         match b {
-            Ok(net) => groups
-                .entry(crate::build::batch_key(net))
-                .or_default()
-                .push(i),
-            Err(_) => {}
+            Ok(net) => {
+                groups
+                    .entry(crate::build::batch_key(&net))
+                    .or_default()
+                    .push(i);
+                networks.push(Some(net));
+            }
+            Err(e) => {
+                results[i] = Some(Err(e));
+                networks.push(None);
+            }
         }
     }
-    let mut built: Vec<Option<Result<Arc<Network>, RunError>>> =
-        built.into_iter().map(Some).collect();
-    for (i, b) in built.iter_mut().enumerate() {
-        if matches!(b, Some(Err(_))) {
-            results[i] = Some(Err(b.take().expect("present").err().expect("an error")));
-        }
-    }
-    for members in groups.values() {
-        for chunk in members.chunks(batch.max(1)) {
+    // Batches of at most `batch`; one whose engine cannot be made (a GPU
+    // adapter's buffer limits) is split in halves and tried again, so the
+    // batches end up sized to the device.
+    let mut queue: Vec<Vec<usize>> = groups
+        .values()
+        .flat_map(|members| members.chunks(batch.max(1)).map(<[usize]>::to_vec))
+        .rev()
+        .collect();
+    while let Some(chunk) = queue.pop() {
+        {
+            let chunk = &chunk[..];
             let nets: Vec<Arc<Network>> = chunk
                 .iter()
-                .map(|&i| Arc::clone(built[i].as_ref().expect("present").as_ref().expect("built")))
+                .map(|&i| Arc::clone(networks[i].as_ref().expect("built")))
                 .collect();
             let refs: Vec<&Network> = nets.iter().map(|n| n.as_ref()).collect();
             let union = crate::build::batch(&refs)
@@ -418,11 +427,20 @@ pub fn run_batch(
                 });
             let engines = match union {
                 Ok(e) => e,
-                Err(e) => {
-                    let message = e.to_string();
-                    for &i in chunk {
-                        results[i] = Some(Err(RunError::Batch(message.clone())));
+                Err(e) if chunk.len() > 1 => {
+                    if opts.progress {
+                        eprintln!(
+                            "renshaw: a batch of {} instances cannot run ({e}); trying halves",
+                            chunk.len()
+                        );
                     }
+                    let (a, b) = chunk.split_at(chunk.len() / 2);
+                    queue.push(b.to_vec());
+                    queue.push(a.to_vec());
+                    continue;
+                }
+                Err(e) => {
+                    results[chunk[0]] = Some(Err(e));
                     continue;
                 }
             };

@@ -38,7 +38,7 @@
 
 use crate::description::{self, DescriptionErrors, Format, Override};
 use crate::output::plot_sweep::{PlotPoint, plot_measure};
-use crate::simulation::{Backend, RunError, RunOptions, run_description};
+use crate::simulation::{Backend, RunError, RunOptions, RunOutput, run_batch, run_description};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -498,6 +498,11 @@ pub struct SweepOptions {
     /// Also keep each instance's run directory (`runs/NNNNN/`: summary.json
     /// and the description's recordings).
     pub keep_runs: bool,
+    /// Instances stepped together as one network (see
+    /// [`crate::simulation::run_batch`]); 1 runs them one by one. With
+    /// batches, `parallel` is ignored: the batch's engine uses every core
+    /// (CPU) or the whole device (GPU).
+    pub batch: usize,
 }
 
 /// What a sweep did.
@@ -577,66 +582,107 @@ pub fn run_sweep(sweep: &Sweep, opts: &SweepOptions) -> Result<SweepOutcome, Swe
     let next = AtomicUsize::new(0);
     let finished: Mutex<Vec<InstanceResult>> = Mutex::new(Vec::new());
     let failures: Mutex<Vec<(usize, String)>> = Mutex::new(Vec::new());
+    let save = |r: &InstanceResult| -> Result<(), String> {
+        let json = serde_json::to_vec_pretty(r).map_err(|e| e.to_string())?;
+        write_atomic(&file_of(&r.instance), &json).map_err(|e| e.to_string())
+    };
+    let run_dir = |i: &Instance| {
+        opts.keep_runs
+            .then(|| opts.out_dir.join("runs").join(format!("{:05}", i.index)))
+    };
+    let result_of =
+        |instance: &Instance, out: RunOutput, wall_s: f64| -> Result<InstanceResult, String> {
+            let summary = serde_json::to_value(&out.summary).map_err(|e| e.to_string())?;
+            Ok(InstanceResult {
+                instance: instance.clone(),
+                key: sweep.key(instance),
+                renshaw: crate::bench::LONG_VERSION.to_string(),
+                backend: out.summary.backend.clone(),
+                wall_s,
+                measures: measures(&summary),
+            })
+        };
+    let record = |instance: &Instance, outcome: Result<InstanceResult, String>| {
+        match outcome.and_then(|r| save(&r).map(|()| r)) {
+            Ok(r) => finished
+                .lock()
+                .expect("no worker panics holding it")
+                .push(r),
+            Err(message) => {
+                bar.println(format!(
+                    "instance {} ({}): {message}",
+                    instance.index,
+                    instance.label()
+                ));
+                failures
+                    .lock()
+                    .expect("no worker panics holding it")
+                    .push((instance.index, message));
+            }
+        }
+        bar.inc(1);
+    };
     let run_one = |instance: &Instance| -> Result<InstanceResult, String> {
         let desc = sweep.description(instance).map_err(|e| e.to_string())?;
         let t = Instant::now();
         let run_opts = RunOptions {
             backend: opts.backend,
             threads: Some(1),
-            out_dir: opts.keep_runs.then(|| {
-                opts.out_dir
-                    .join("runs")
-                    .join(format!("{:05}", instance.index))
-            }),
+            out_dir: run_dir(instance),
             chunk_steps: 10_000,
             keep_in_memory: false,
             progress: false,
         };
         let out = run_description(&desc, &run_opts, 0.0).map_err(|e: RunError| e.to_string())?;
-        let summary = serde_json::to_value(&out.summary).map_err(|e| e.to_string())?;
-        Ok(InstanceResult {
-            instance: instance.clone(),
-            key: sweep.key(instance),
-            renshaw: crate::bench::LONG_VERSION.to_string(),
-            backend: out.summary.backend.clone(),
-            wall_s: t.elapsed().as_secs_f64(),
-            measures: measures(&summary),
-        })
+        result_of(instance, out, t.elapsed().as_secs_f64())
     };
-    let workers = opts.parallel.clamp(1, todo.len().max(1));
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                loop {
-                    let k = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&instance) = todo.get(k) else { break };
-                    let outcome = run_one(instance).and_then(|r| {
-                        let json = serde_json::to_vec_pretty(&r).map_err(|e| e.to_string())?;
-                        write_atomic(&file_of(instance), &json).map_err(|e| e.to_string())?;
-                        Ok(r)
-                    });
-                    match outcome {
-                        Ok(r) => finished
-                            .lock()
-                            .expect("no worker panics holding it")
-                            .push(r),
-                        Err(message) => {
-                            bar.println(format!(
-                                "instance {} ({}): {message}",
-                                instance.index,
-                                instance.label()
-                            ));
-                            failures
-                                .lock()
-                                .expect("no worker panics holding it")
-                                .push((instance.index, message));
-                        }
+    if opts.batch > 1 {
+        for group in todo.chunks(opts.batch) {
+            let t = Instant::now();
+            let mut descs = Vec::new();
+            let mut members = Vec::new();
+            for &instance in group {
+                match sweep.description(instance) {
+                    Ok(d) => {
+                        descs.push(d);
+                        members.push(instance);
                     }
-                    bar.inc(1);
+                    Err(e) => record(instance, Err(e.to_string())),
                 }
-            });
+            }
+            let dirs: Vec<Option<PathBuf>> = members.iter().map(|i| run_dir(i)).collect();
+            let run_opts = RunOptions {
+                backend: opts.backend,
+                threads: None,
+                out_dir: None,
+                chunk_steps: 10_000,
+                keep_in_memory: false,
+                progress: opts.progress,
+            };
+            let outputs = run_batch(&descs, &dirs, &run_opts, opts.batch);
+            // The instances of a batch share its wall time.
+            let wall_s = t.elapsed().as_secs_f64() / members.len().max(1) as f64;
+            for (instance, out) in members.into_iter().zip(outputs) {
+                let outcome = out
+                    .map_err(|e| e.to_string())
+                    .and_then(|out| result_of(instance, out, wall_s));
+                record(instance, outcome);
+            }
         }
-    });
+    } else {
+        let workers = opts.parallel.clamp(1, todo.len().max(1));
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| {
+                    loop {
+                        let k = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(&instance) = todo.get(k) else { break };
+                        record(instance, run_one(instance));
+                    }
+                });
+            }
+        });
+    }
     bar.finish_and_clear();
     for r in finished.into_inner().expect("no worker panicked") {
         let i = r.instance.index;

@@ -83,6 +83,7 @@ fn opts(out: &Path, parallel: usize) -> SweepOptions {
         parallel,
         progress: false,
         keep_runs: false,
+        batch: 1,
     }
 }
 
@@ -354,4 +355,35 @@ fn an_unknown_plot_measure_is_an_error_after_the_tables_are_written() {
     assert!(matches!(e, SweepError::Plot { key: "y", .. }), "{e}");
     assert!(e.to_string().contains("rate_hz.E"), "{e}");
     assert!(out.join("results.csv").exists());
+}
+
+#[test]
+fn a_batched_sweep_gives_the_same_table() {
+    let (dir, path) = setup(GRID);
+    let sweep = Sweep::load(&path, &[]).unwrap();
+    let one_by_one = run_sweep(&sweep, &opts(&dir.path().join("a"), 2)).unwrap();
+    let batched = run_sweep(
+        &sweep,
+        &SweepOptions {
+            batch: 4,
+            ..opts(&dir.path().join("b"), 2)
+        },
+    )
+    .unwrap();
+    assert_eq!(batched.results.len(), 6);
+    for (a, b) in one_by_one.results.iter().zip(&batched.results) {
+        assert_eq!(a.instance, b.instance);
+        for key in ["rate_hz.E", "rate_hz.I", "cv_isi.E", "correlation.E"] {
+            assert_eq!(
+                a.measures[key], b.measures[key],
+                "{key} of instance {}",
+                a.instance.index
+            );
+        }
+        assert!(
+            b.backend.contains("batch of 4") || b.backend.contains("batch of 2"),
+            "{}",
+            b.backend
+        );
+    }
 }
