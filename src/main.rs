@@ -297,6 +297,19 @@ fn main() -> ExitCode {
                         outcome.reused,
                         outcome.wall_s
                     );
+                    if ran > 0 {
+                        let simulated: f64 = outcome
+                            .results
+                            .iter()
+                            .filter(|r| r.ran_now)
+                            .filter_map(|r| r.measures.get("duration_s"))
+                            .sum();
+                        println!(
+                            "throughput: {simulated:.1} instance-seconds simulated in {:.1} s of wall time = {:.2} instance-s per wall-s",
+                            outcome.wall_s,
+                            simulated / outcome.wall_s
+                        );
+                    }
                     for f in &outcome.files {
                         println!("wrote {}", f.display());
                     }

@@ -418,6 +418,9 @@ pub struct InstanceResult {
     pub wall_s: f64,
     /// Every measure (see [`measures`]).
     pub measures: BTreeMap<String, f64>,
+    /// Run by this call of [`run_sweep`] (not read back from an earlier one).
+    #[serde(skip)]
+    pub ran_now: bool,
 }
 
 /// The numbers of a run's summary that a sweep tabulates, by name:
@@ -425,7 +428,8 @@ pub struct InstanceResult {
 ///   last two where the run recorded spikes);
 /// - `PHASE.BODY.MEASURE` for every number of every body in every protocol
 ///   phase (`day1.master_limb.below_threshold_percent`, `cues`, ...);
-/// - `neurons`, `synapses`, `simulate_s`, `real_time_factor`.
+/// - `neurons`, `synapses`, `duration_s` (simulated), `simulate_s`,
+///   `real_time_factor`.
 pub fn measures(summary: &serde_json::Value) -> BTreeMap<String, f64> {
     let mut m = BTreeMap::new();
     let num = |v: &serde_json::Value| v.as_f64();
@@ -433,6 +437,9 @@ pub fn measures(summary: &serde_json::Value) -> BTreeMap<String, f64> {
         if let Some(x) = summary.get(key).and_then(num) {
             m.insert(key.to_string(), x);
         }
+    }
+    if let Some(ms) = summary.get("duration_ms").and_then(num) {
+        m.insert("duration_s".into(), ms * 1e-3);
     }
     for key in ["simulate_s", "real_time_factor"] {
         if let Some(x) = summary.pointer(&format!("/timings/{key}")).and_then(num) {
@@ -600,6 +607,7 @@ pub fn run_sweep(sweep: &Sweep, opts: &SweepOptions) -> Result<SweepOutcome, Swe
                 backend: out.summary.backend.clone(),
                 wall_s,
                 measures: measures(&summary),
+                ran_now: true,
             })
         };
     let record = |instance: &Instance, outcome: Result<InstanceResult, String>| {
