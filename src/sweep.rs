@@ -659,9 +659,12 @@ pub fn run_sweep(sweep: &Sweep, opts: &SweepOptions) -> Result<SweepOutcome, Swe
                 }
             }
             let dirs: Vec<Option<PathBuf>> = members.iter().map(|i| run_dir(i)).collect();
+            // One engine thread: a batch on the CPU is a small network
+            // stepped once per exchange, where waking a pool costs more than
+            // it shares (instances in parallel use the cores better).
             let run_opts = RunOptions {
                 backend: opts.backend,
-                threads: None,
+                threads: Some(1),
                 out_dir: None,
                 chunk_steps: 10_000,
                 keep_in_memory: false,

@@ -91,8 +91,18 @@ fn the_gpu_learns_the_rewarded_synapse_as_the_cpu_does() {
     assert_eq!((c.pairings, c.rewards), (g.pairings, g.rewards));
     assert!(g.rewards >= 3, "{} rewards", g.rewards);
     let wmax = 4.0;
-    assert!((c.w - g.w).abs() < 1e-4 * wmax, "rewarded synapse: CPU {} GPU {}", c.w, g.w);
-    assert!((c.mean - g.mean).abs() < 1e-4 * wmax, "others' mean: CPU {} GPU {}", c.mean, g.mean);
+    assert!(
+        (c.w - g.w).abs() < 1e-4 * wmax,
+        "rewarded synapse: CPU {} GPU {}",
+        c.w,
+        g.w
+    );
+    assert!(
+        (c.mean - g.mean).abs() < 1e-4 * wmax,
+        "others' mean: CPU {} GPU {}",
+        c.mean,
+        g.mean
+    );
     let apart = cpu
         .final_weights
         .iter()
