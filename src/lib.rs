@@ -4,6 +4,7 @@
 //! flat arrays ([`build`]), and simulated by an [`engine`]; [`simulation`]
 //! runs the whole path and writes [`output`]. See ARCHITECTURE.md.
 
+pub mod arm;
 pub mod bench;
 pub mod build;
 pub mod closed_loop;
