@@ -46,6 +46,11 @@ struct Args {
     /// Runs at once (default: the number of cores; 1 for a GPU).
     #[arg(long)]
     parallel: Option<usize>,
+    /// Runs stepped together as one network (default: 1 on the CPU, where
+    /// runs in parallel are faster; every run of the experiment on a GPU,
+    /// where one step then serves all of them). Same results either way.
+    #[arg(long)]
+    batch: Option<usize>,
     /// Output directory.
     #[arg(long, default_value = "runs/spinal_conditioning")]
     out: PathBuf,
@@ -66,11 +71,19 @@ fn main() -> ExitCode {
         out_dir: Some(args.out.clone()),
         parallel,
         only: args.only,
+        batch: args.batch.unwrap_or(match args.backend {
+            Backend::Gpu => usize::MAX,
+            _ => 1,
+        }),
+    };
+    let how = if opts.batch > 1 {
+        "runs stepped together in batches".to_string()
+    } else {
+        format!("{parallel} runs at once")
     };
     eprintln!(
-        "spinal conditioning: {} seeds, {} runs at once, output in {}",
+        "spinal conditioning: {} seeds, {how}, output in {}",
         opts.seeds.len(),
-        parallel,
         args.out.display()
     );
     let result = match run_experiment(&opts) {

@@ -14,7 +14,7 @@ use crate::closed_loop::{BodyPhaseMeasures, ProtocolSummary};
 use crate::description::{self, Format, Override};
 use crate::output::npy::read_f64;
 use crate::output::plot_body::{BodyTrace, plot_body_traces};
-use crate::simulation::{Backend, RunError, RunOptions, run_description};
+use crate::simulation::{Backend, RunError, RunOptions, run_batch, run_description};
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -131,6 +131,11 @@ pub struct ExperimentOptions {
     pub parallel: usize,
     /// Only these conditions (by name); empty for all.
     pub only: Vec<String>,
+    /// Runs stepped together as one network (see
+    /// [`crate::simulation::run_batch`]); 1 runs them one by one
+    /// (`parallel` at once). On a GPU, batching every run of the experiment
+    /// makes each step serve all of them.
+    pub batch: usize,
 }
 
 /// One run's measures.
@@ -273,6 +278,15 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentResult, Expe
         order.sort_by_key(|&j| std::cmp::Reverse(jobs[j].0.phases.matches("${session}").count()));
         order
     };
+    if opts.batch > 1 {
+        let runs = run_batched(opts, &base, &jobs)?;
+        let criteria = evaluate(&runs, &opts.seeds);
+        return Ok(ExperimentResult {
+            runs,
+            criteria,
+            wall_s: t0.elapsed().as_secs_f64(),
+        });
+    }
     let next = std::sync::atomic::AtomicUsize::new(0);
     let slots: Vec<std::sync::Mutex<Option<Result<RunResult, ExperimentError>>>> =
         jobs.iter().map(|_| std::sync::Mutex::new(None)).collect();
@@ -306,6 +320,81 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentResult, Expe
     })
 }
 
+/// Every job in batches of `opts.batch` (same results as one by one).
+fn run_batched(
+    opts: &ExperimentOptions,
+    base: &str,
+    jobs: &[(&Condition, u64)],
+) -> Result<Vec<RunResult>, ExperimentError> {
+    let t0 = Instant::now();
+    let mut descs = Vec::new();
+    let mut dirs = Vec::new();
+    for &(c, seed) in jobs {
+        descs.push(job_description(opts, base, c, seed)?);
+        dirs.push(
+            opts.out_dir
+                .as_ref()
+                .map(|d| d.join(format!("{}_seed{seed}", c.name))),
+        );
+    }
+    let run_opts = RunOptions {
+        backend: opts.backend,
+        threads: Some(1),
+        out_dir: None,
+        chunk_steps: 10_000,
+        keep_in_memory: false,
+        progress: false,
+    };
+    let outputs = run_batch(&descs, &dirs, &run_opts, opts.batch);
+    // The runs of a batch share its wall time.
+    let wall_s = t0.elapsed().as_secs_f64() / jobs.len().max(1) as f64;
+    jobs.iter()
+        .zip(outputs)
+        .zip(dirs)
+        .map(|((&(c, seed), out), dir)| {
+            let out = out.map_err(|source| ExperimentError::Run {
+                condition: c.name.into(),
+                seed,
+                source: Box::new(source),
+            })?;
+            Ok(RunResult {
+                condition: c.name.into(),
+                seed,
+                protocol: out
+                    .summary
+                    .protocol
+                    .expect("the spinal description has bodies"),
+                wall_s,
+                dir,
+            })
+        })
+        .collect()
+}
+
+/// The description of one (condition, seed) run.
+fn job_description(
+    opts: &ExperimentOptions,
+    base: &str,
+    c: &Condition,
+    seed: u64,
+) -> Result<description::Description, ExperimentError> {
+    let text = condition_text(base, &opts.description, c)?;
+    let mut overrides = opts.overrides.clone();
+    overrides.push(
+        format!("network.seed={seed}")
+            .parse()
+            .expect("a valid override"),
+    );
+    let name = format!("{} (condition {})", opts.description.display(), c.name);
+    description::parse_str_with(&text, Format::Toml, &name, &overrides).map_err(|e| {
+        ExperimentError::Run {
+            condition: c.name.into(),
+            seed,
+            source: Box::new(RunError::Description(e)),
+        }
+    })
+}
+
 fn run_one(
     opts: &ExperimentOptions,
     base: &str,
@@ -318,16 +407,7 @@ fn run_one(
         seed,
         source: Box::new(source),
     };
-    let text = condition_text(base, &opts.description, c)?;
-    let mut overrides = opts.overrides.clone();
-    overrides.push(
-        format!("network.seed={seed}")
-            .parse()
-            .expect("a valid override"),
-    );
-    let name = format!("{} (condition {})", opts.description.display(), c.name);
-    let desc = description::parse_str_with(&text, Format::Toml, &name, &overrides)
-        .map_err(|e| err(RunError::Description(e)))?;
+    let desc = job_description(opts, base, c, seed)?;
     let dir = opts
         .out_dir
         .as_ref()

@@ -30,6 +30,7 @@ fn acquisition_needs_contingency_and_the_dorsal_neurons() {
         backend: Backend::Cpu,
         out_dir: None,
         parallel: 2,
+        batch: 1,
         only: vec![
             "control".into(),
             "lesion_DI".into(),
@@ -63,6 +64,7 @@ fn unknown_conditions_and_a_description_without_a_protocol_marker_are_errors() {
         backend: Backend::Cpu,
         out_dir: None,
         parallel: 1,
+        batch: 1,
         only: vec!["controll".into()],
     };
     let e = run_experiment(&opts).unwrap_err().to_string();
@@ -162,4 +164,44 @@ fn the_master_learns_and_the_yoked_does_not_on_both_backends() {
             "cues: cpu {c_cues} gpu {g_cues}"
         );
     }
+}
+
+#[test]
+fn the_experiment_in_one_batch_gives_the_same_measures() {
+    // Every condition of one seed, 20-s sessions: one by one (two at a
+    // time), then all in batches (the two-session conditions in one, the
+    // one-session ones in another).
+    let opts = ExperimentOptions {
+        description: description(),
+        seeds: vec![3],
+        overrides: vec![set("session=20000")],
+        backend: Backend::Cpu,
+        out_dir: None,
+        parallel: 2,
+        batch: 1,
+        only: vec![],
+    };
+    let alone = run_experiment(&opts).unwrap();
+    let batched = run_experiment(&ExperimentOptions {
+        batch: 16,
+        ..opts.clone()
+    })
+    .unwrap();
+    assert_eq!(alone.runs.len(), CONDITIONS.len());
+    for (a, b) in alone.runs.iter().zip(&batched.runs) {
+        assert_eq!((&a.condition, a.seed), (&b.condition, b.seed));
+        assert_eq!(
+            serde_json::to_value(&a.protocol).unwrap(),
+            serde_json::to_value(&b.protocol).unwrap(),
+            "{}",
+            a.condition
+        );
+    }
+    let cues: u64 = alone
+        .runs
+        .iter()
+        .flat_map(|r| r.protocol.phases.iter())
+        .flat_map(|p| p.bodies.iter().map(|(_, m)| m.cues as u64))
+        .sum();
+    assert!(cues > 0, "the sessions deliver cues");
 }
