@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Builds, checks and times renshaw in one call: the test suite, `renshaw
 # bench` on the standard networks (brunel, brunel_stdp, cuba, pd14 at scale
-# 0.1 on the CPU and the GPU, pd14 at scale 1.0 on a hardware GPU), the
-# criterion benchmarks, and (when nest-simulator is importable) NEST on the
-# same Brunel network.
+# 0.1 on the CPU and the GPU, pd14 at scale 1.0 on a hardware GPU), batched
+# sweeps of the spinal circuit (instance-seconds per wall-second against the
+# batch size), the spinal experiment and the distal-reward GPU check on a
+# hardware GPU, the criterion benchmarks, and (when nest-simulator is
+# importable) NEST on the same Brunel network.
 # Usage: scripts/measure.sh [OUTDIR]   (default runs/measure; $OUT if set)
 # BENCH_REPEATS (default 3) sets the measured runs per suite and backend.
 set -uo pipefail
@@ -14,7 +16,7 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 log() { echo "== $*" | tee -a "$out/measure.log"; }
 
 log "build"
-cargo build --release 2>&1 | tail -n 3 | tee -a "$out/measure.log"
+cargo build --release --bins --examples 2>&1 | tail -n 3 | tee -a "$out/measure.log"
 log "adapters"
 ./target/release/renshaw info | tee -a "$out/measure.log"
 log "tests"
@@ -39,6 +41,35 @@ if ./target/release/renshaw info --json 2>/dev/null \
   bench pd14@1.0 --backend gpu
 else
   log "no hardware GPU: pd14 at scale 1.0 not benchmarked"
+fi
+
+# Batched sweeps: N spinal-conditioning instances (master + yoked limb,
+# closed loop at 1 ms, 10-s sessions) at several batch sizes; `renshaw
+# sweep` prints "throughput: ... instance-s per wall-s".
+spinal_sweep() { # seeds backend batch
+  local f="$out/spinal_sweep_$1.toml"
+  printf 'base = "%s"\nseeds = { from = 1, to = %s }\n[set]\nsession = 10000.0\n' \
+    "$PWD/examples/spinal_conditioning.toml" "$1" > "$f"
+  log "sweep: $1 spinal instances, $2, batch $3"
+  rm -rf "$out/sweep_$1_$2_$3"
+  ./target/release/renshaw sweep "$f" --backend "$2" --batch "$3" -q -o "$out/sweep_$1_$2_$3" 2>&1 \
+    | grep -E "throughput|error" | tee -a "$out/measure.log"
+}
+spinal_sweep 16 cpu 1
+spinal_sweep 16 cpu 16
+if ./target/release/renshaw info --json 2>/dev/null \
+    | grep -qE '"device_type": "(DiscreteGpu|IntegratedGpu|VirtualGpu)"'; then
+  spinal_sweep 8 gpu 1
+  for b in 8 64 256 1024; do spinal_sweep "$b" gpu "$b"; done
+  log "spinal experiment on the GPU, every run in one batch"
+  /usr/bin/time -f "wall %e s, max RSS %M kB" \
+    ./target/release/examples/spinal_conditioning --backend gpu --out "$out/spinal_gpu" 2>&1 \
+    | grep -E "PASS|FAIL|wall" | tee -a "$out/measure.log"
+  log "distal reward: GPU against CPU (3 simulated minutes)"
+  cargo test --release --test distal_reward -- --ignored --nocapture 2>&1 \
+    | grep -E "test result|panicked|rewarded" | tee -a "$out/measure.log"
+else
+  log "no hardware GPU: GPU sweeps, spinal experiment and distal-reward check not run"
 fi
 
 log "criterion"
