@@ -4,6 +4,7 @@
 use crate::build::{BuildError, Network, build};
 use crate::closed_loop::{Body, ClosedLoop, ClosedLoopError, ProtocolSummary};
 use crate::description::{self, Description, DescriptionErrors};
+use crate::engine::batch::{BatchLayout, InstanceView, ReadCache};
 use crate::engine::cpu::CpuEngine;
 use crate::engine::gpu::GpuEngine;
 use crate::engine::{Chunk, Engine, EngineError, Sample, Spike};
@@ -17,6 +18,7 @@ use crate::output::{RecordingWriter, recorder_stem};
 use crate::time::round_to_steps;
 use rayon::prelude::*;
 use serde::Serialize;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -408,84 +410,171 @@ pub fn run_batch(
         .rev()
         .collect();
     while let Some(chunk) = queue.pop() {
-        {
-            let chunk = &chunk[..];
-            let nets: Vec<Arc<Network>> = chunk
-                .iter()
-                .map(|&i| Arc::clone(networks[i].as_ref().expect("built")))
-                .collect();
-            let refs: Vec<&Network> = nets.iter().map(|n| n.as_ref()).collect();
-            let union = crate::build::batch(&refs)
-                .map_err(|e| RunError::Batch(e.to_string()))
-                .and_then(|(union, spans)| {
-                    let engine = make_engine(Arc::new(union), opts)?;
-                    Ok(crate::engine::batch::instance_engines(
-                        engine,
-                        spans,
-                        nets.clone(),
-                    ))
-                });
-            let engines = match union {
-                Ok(e) => e,
-                Err(e) if chunk.len() > 1 => {
-                    if opts.progress {
-                        eprintln!(
-                            "renshaw: a batch of {} instances cannot run ({e}); trying halves",
-                            chunk.len()
-                        );
-                    }
-                    let (a, b) = chunk.split_at(chunk.len() / 2);
-                    queue.push(b.to_vec());
-                    queue.push(a.to_vec());
-                    continue;
-                }
-                Err(e) => {
-                    results[chunk[0]] = Some(Err(e));
-                    continue;
-                }
-            };
-            let outputs: Vec<(usize, Result<RunOutput, RunError>)> = std::thread::scope(|scope| {
-                let handles: Vec<_> = chunk
-                    .iter()
-                    .zip(engines)
-                    .zip(nets)
-                    .map(|((&i, engine), net)| {
-                        let instance_opts = RunOptions {
-                            out_dir: out_dirs[i].clone(),
-                            progress: false,
-                            ..opts.clone()
-                        };
-                        let desc = &descs[i];
-                        scope.spawn(move || {
-                            let engine: Box<dyn Engine + Send> = Box::new(engine);
-                            (
-                                i,
-                                run_built(
-                                    desc,
-                                    net,
-                                    engine,
-                                    build_s,
-                                    &instance_opts,
-                                    0.0,
-                                    Vec::new(),
-                                ),
-                            )
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().expect("an instance's run does not panic"))
-                    .collect()
+        let nets: Vec<Arc<Network>> = chunk
+            .iter()
+            .map(|&i| Arc::clone(networks[i].as_ref().expect("built")))
+            .collect();
+        let refs: Vec<&Network> = nets.iter().map(|n| n.as_ref()).collect();
+        let union = crate::build::batch(&refs)
+            .map_err(|e| RunError::Batch(e.to_string()))
+            .and_then(|(union, spans)| {
+                let layout = BatchLayout::new(&union, spans);
+                Ok((make_engine(Arc::new(union), opts)?, layout))
             });
-            for (i, r) in outputs {
-                results[i] = Some(r);
+        let (engine, layout) = match union {
+            Ok(e) => e,
+            Err(e) if chunk.len() > 1 => {
+                if opts.progress {
+                    eprintln!(
+                        "renshaw: a batch of {} instances cannot run ({e}); trying halves",
+                        chunk.len()
+                    );
+                }
+                let (a, b) = chunk.split_at(chunk.len() / 2);
+                queue.push(b.to_vec());
+                queue.push(a.to_vec());
+                continue;
             }
+            Err(e) => {
+                results[chunk[0]] = Some(Err(e));
+                continue;
+            }
+        };
+        let outputs = drive_batch(
+            descs, out_dirs, opts, build_s, &chunk, &nets, engine, &layout,
+        );
+        for (&i, r) in chunk.iter().zip(outputs) {
+            results[i] = Some(r);
         }
     }
     results
         .into_iter()
         .map(|r| r.expect("every description ran or failed"))
+        .collect()
+}
+
+/// Runs the instances `members` (indices into `descs`) of one union on its
+/// `engine`: each instance's run loop on its [`InstanceView`], the union
+/// advanced by the smallest number of steps any instance still needs.
+#[expect(clippy::too_many_arguments, reason = "the batch's parts, passed apart")]
+fn drive_batch(
+    descs: &[Description],
+    out_dirs: &[Option<PathBuf>],
+    opts: &RunOptions,
+    build_s: f64,
+    members: &[usize],
+    nets: &[Arc<Network>],
+    mut engine: Box<dyn Engine + Send>,
+    layout: &BatchLayout,
+) -> Vec<Result<RunOutput, RunError>> {
+    let describe = format!(
+        "{} (batch of {} instances)",
+        engine.describe(),
+        members.len()
+    );
+    let cache = RefCell::new(ReadCache::default());
+    let instance_opts: Vec<RunOptions> = members
+        .iter()
+        .map(|&i| RunOptions {
+            out_dir: out_dirs[i].clone(),
+            progress: false,
+            ..opts.clone()
+        })
+        .collect();
+    let mut outcome: Vec<Option<Result<RunOutput, RunError>>> =
+        members.iter().map(|_| None).collect();
+    let mut runs: Vec<Option<RunLoop<'_>>> = Vec::with_capacity(members.len());
+    for (k, &i) in members.iter().enumerate() {
+        let mut view = InstanceView {
+            union: engine.as_mut(),
+            span: &layout.spans[k],
+            net: &nets[k],
+            cache: &cache,
+            describe: &describe,
+        };
+        match RunLoop::new(
+            &descs[i],
+            Arc::clone(&nets[k]),
+            build_s,
+            &instance_opts[k],
+            0.0,
+            Vec::new(),
+            &mut view,
+        ) {
+            Ok(run) => runs.push(Some(run)),
+            Err(e) => {
+                outcome[k] = Some(Err(e));
+                runs.push(None);
+            }
+        }
+    }
+    // Steps each instance asked for, and how many of them are still to come.
+    let mut asked: Vec<u64> = runs
+        .iter()
+        .map(|r| {
+            r.as_ref()
+                .map_or(0, |r| if r.finished() { 0 } else { r.next_steps() })
+        })
+        .collect();
+    let mut left = asked.clone();
+    let mut gathered: Vec<Chunk> = vec![Chunk::default(); members.len()];
+    while let Some(steps) = left.iter().copied().filter(|&l| l > 0).min() {
+        let mut chunk = Chunk::default();
+        let result = engine.advance(steps, &mut chunk);
+        let failure = result.as_ref().err().map(|e| e.to_string());
+        for (k, part) in layout.split(chunk).into_iter().enumerate() {
+            if left[k] == 0 {
+                continue;
+            }
+            gathered[k].spikes.extend(part.spikes);
+            gathered[k].samples.extend(part.samples);
+            left[k] -= steps;
+            if left[k] > 0 && failure.is_none() {
+                continue;
+            }
+            let run = runs[k].as_mut().expect("a running instance");
+            let mut view = InstanceView {
+                union: engine.as_mut(),
+                span: &layout.spans[k],
+                net: &nets[k],
+                cache: &cache,
+                describe: &describe,
+            };
+            let result = match &failure {
+                Some(e) => Err(EngineError::Backend(e.clone())),
+                None => Ok(()),
+            };
+            let n = asked[k] - left[k];
+            let step = run.after_advance(n, std::mem::take(&mut gathered[k]), result, &mut view);
+            match step {
+                Ok(()) if !run.finished() => {
+                    asked[k] = run.next_steps();
+                    left[k] = asked[k];
+                }
+                Ok(()) => left[k] = 0,
+                Err(e) => {
+                    outcome[k] = Some(Err(e));
+                    runs[k] = None;
+                    left[k] = 0;
+                }
+            }
+        }
+    }
+    for (k, run) in runs.into_iter().enumerate() {
+        if let Some(run) = run {
+            let mut view = InstanceView {
+                union: engine.as_mut(),
+                span: &layout.spans[k],
+                net: &nets[k],
+                cache: &cache,
+                describe: &describe,
+            };
+            outcome[k] = Some(run.finish(&mut view));
+        }
+    }
+    outcome
+        .into_iter()
+        .map(|o| o.expect("every instance finished or failed"))
         .collect()
 }
 
@@ -513,256 +602,365 @@ fn run_built(
     parse_s: f64,
     bodies: Vec<(String, Box<dyn Body>)>,
 ) -> Result<RunOutput, RunError> {
-    let io_err = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| RunError::Io { path, source }
-    };
-    let mut writer = match &opts.out_dir {
-        Some(dir) => Some(RecordingWriter::create(&net, dir).map_err(io_err(dir))?),
-        None => None,
-    };
-    let t_sim = Instant::now();
-    let mut kept = Chunk::default();
-    let window = Window {
-        start_step: round_to_steps(desc.run.warmup, net.dt),
-        end_step: net.steps,
-        dt: net.dt,
-    };
-    let mut trains = TrainCollector::new(&net, window);
-    // The engine's spike counters when the window opens.
-    let mut counts_at_warmup = (window.start_step == 0).then(|| vec![0; net.n_neurons]);
-    let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let dir = opts.out_dir.as_deref();
-    let mut weight_series = (0..net.weight_records.len())
-        .map(|r| WeightSeries::new(&net, r, dir))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| RunError::Io {
-            path: dir.map(Path::to_path_buf).unwrap_or_default(),
-            source: e,
-        })?;
-    let mut closed_loop = ClosedLoop::new(desc, &net);
-    for (name, body) in bodies {
-        closed_loop = match closed_loop {
-            Some(cl) => Some(cl.with_body(&name, body)?),
-            None => return Err(ClosedLoopError::UnknownBody(name).into()),
+    let mut run = RunLoop::new(desc, net, build_s, opts, parse_s, bodies, engine.as_mut())?;
+    while !run.finished() {
+        let n = run.next_steps();
+        let mut chunk = Chunk::default();
+        let result = engine.advance(n, &mut chunk);
+        run.after_advance(n, chunk, result, engine.as_mut())?;
+    }
+    run.finish(engine.as_mut())
+}
+
+/// One run between its engine calls: what the run loop keeps, and what it
+/// does before and after each advance. [`run_built`] drives one;
+/// [`run_batch`] drives many over one union engine.
+struct RunLoop<'d> {
+    desc: &'d Description,
+    net: Arc<Network>,
+    opts: RunOptions,
+    parse_s: f64,
+    build_s: f64,
+    writer: Option<RecordingWriter>,
+    t_sim: Instant,
+    kept: Chunk,
+    window: Window,
+    trains: TrainCollector,
+    /// The engine's spike counters when the window opens.
+    counts_at_warmup: Option<Vec<u64>>,
+    interactive: bool,
+    weight_series: Vec<WeightSeries>,
+    closed_loop: Option<ClosedLoop>,
+    /// Output not yet on disk: closed loops stop every exchange interval,
+    /// output still reaches the disk in chunks of about `chunk_steps`.
+    pending: Chunk,
+    written_to: u64,
+    done: u64,
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> RunError + use<> {
+    let path = path.to_path_buf();
+    move |source| RunError::Io {
+        path: path.clone(),
+        source,
+    }
+}
+
+impl<'d> RunLoop<'d> {
+    fn new(
+        desc: &'d Description,
+        net: Arc<Network>,
+        build_s: f64,
+        opts: &RunOptions,
+        parse_s: f64,
+        bodies: Vec<(String, Box<dyn Body>)>,
+        engine: &mut dyn Engine,
+    ) -> Result<Self, RunError> {
+        let writer = match &opts.out_dir {
+            Some(dir) => Some(RecordingWriter::create(&net, dir).map_err(io_err(dir))?),
+            None => None,
         };
+        let window = Window {
+            start_step: round_to_steps(desc.run.warmup, net.dt),
+            end_step: net.steps,
+            dt: net.dt,
+        };
+        let dir = opts.out_dir.as_deref();
+        let weight_series = (0..net.weight_records.len())
+            .map(|r| WeightSeries::new(&net, r, dir))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| RunError::Io {
+                path: dir.map(Path::to_path_buf).unwrap_or_default(),
+                source: e,
+            })?;
+        let mut closed_loop = ClosedLoop::new(desc, &net);
+        for (name, body) in bodies {
+            closed_loop = match closed_loop {
+                Some(cl) => Some(cl.with_body(&name, body)?),
+                None => return Err(ClosedLoopError::UnknownBody(name).into()),
+            };
+        }
+        if let Some(cl) = closed_loop.as_mut() {
+            cl.at(engine, 0)?;
+        }
+        Ok(Self {
+            desc,
+            trains: TrainCollector::new(&net, window),
+            counts_at_warmup: (window.start_step == 0).then(|| vec![0; net.n_neurons]),
+            net,
+            opts: opts.clone(),
+            parse_s,
+            build_s,
+            writer,
+            t_sim: Instant::now(),
+            kept: Chunk::default(),
+            window,
+            interactive: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            weight_series,
+            closed_loop,
+            pending: Chunk::default(),
+            written_to: 0,
+            done: 0,
+        })
     }
-    if let Some(cl) = closed_loop.as_mut() {
-        cl.at(engine.as_mut(), 0)?;
+
+    fn finished(&self) -> bool {
+        self.done >= self.net.steps
     }
-    // Closed loops stop every exchange interval; output still reaches the
-    // disk in chunks of about `chunk_steps`.
-    let mut pending = Chunk::default();
-    let mut written_to = 0;
-    let mut done = 0;
-    while done < net.steps {
+
+    /// Steps of the next advance: to the next weight snapshot, the start of
+    /// the analysis window, the closed loop's next event, or `chunk_steps`.
+    fn next_steps(&self) -> u64 {
+        let done = self.done;
         // Chunks end at weight snapshots, so that snapshots fall on their steps.
-        let next_snapshot = weight_series
+        let next_snapshot = self
+            .weight_series
             .iter()
             .filter(|w| w.interval_steps != u64::MAX)
             .map(|w| (done / w.interval_steps + 1) * w.interval_steps)
             .min()
             .unwrap_or(u64::MAX);
         // A chunk also ends where the analysis window opens, to read the counters there.
-        let next_stop = if done < window.start_step {
-            next_snapshot.min(window.start_step)
+        let next_stop = if done < self.window.start_step {
+            next_snapshot.min(self.window.start_step)
         } else {
             next_snapshot
         };
-        let next_stop = match &closed_loop {
+        let next_stop = match &self.closed_loop {
             Some(cl) => next_stop.min(cl.next_event(done)),
             None => next_stop,
         };
-        let n = opts
+        self.opts
             .chunk_steps
             .max(1)
-            .min(net.steps - done)
-            .min(next_stop - done);
-        let mut chunk = Chunk::default();
-        let result = engine.advance(n, &mut chunk);
-        trains.add(&chunk.spikes);
-        if writer.is_some() {
-            pending.spikes.extend_from_slice(&chunk.spikes);
-            pending.samples.extend(chunk.samples.iter().cloned());
+            .min(self.net.steps - done)
+            .min(next_stop - done)
+    }
+
+    /// Takes the output of an advance by `n` steps (and its result), then
+    /// reads counters and weights and lets the closed loop act.
+    fn after_advance(
+        &mut self,
+        n: u64,
+        chunk: Chunk,
+        result: Result<(), EngineError>,
+        engine: &mut dyn Engine,
+    ) -> Result<(), RunError> {
+        let net = Arc::clone(&self.net);
+        let dir = self.opts.out_dir.clone();
+        self.trains.add(&chunk.spikes);
+        if self.writer.is_some() {
+            self.pending.spikes.extend_from_slice(&chunk.spikes);
+            self.pending.samples.extend(chunk.samples.iter().cloned());
         }
-        if opts.keep_in_memory {
-            kept.spikes.extend_from_slice(&chunk.spikes);
-            kept.samples.extend(chunk.samples);
+        if self.opts.keep_in_memory {
+            self.kept.spikes.extend_from_slice(&chunk.spikes);
+            self.kept.samples.extend(chunk.samples);
         }
-        done += n;
+        self.done += n;
+        let done = self.done;
         // Whatever was simulated reaches the disk before an error is reported.
-        if let (Some(w), Some(dir)) = (writer.as_mut(), &opts.out_dir) {
-            if result.is_err() || done - written_to >= opts.chunk_steps.max(1) || done == net.steps
+        if let (Some(w), Some(dir)) = (self.writer.as_mut(), &dir) {
+            if result.is_err()
+                || done - self.written_to >= self.opts.chunk_steps.max(1)
+                || done == net.steps
             {
-                w.write(&pending).map_err(io_err(dir))?;
-                pending = Chunk::default();
-                written_to = done;
+                w.write(&self.pending).map_err(io_err(dir))?;
+                self.pending = Chunk::default();
+                self.written_to = done;
             }
         }
         result?;
-        if done == window.start_step {
-            counts_at_warmup = Some(engine.spike_counts());
+        if done == self.window.start_step {
+            self.counts_at_warmup = Some(engine.spike_counts());
         }
-        if weight_series
+        if self
+            .weight_series
             .iter()
-            .any(|w| w.interval_steps != u64::MAX && done % w.interval_steps == 0)
+            .any(|w| w.interval_steps != u64::MAX && done.is_multiple_of(w.interval_steps))
         {
             let all = engine.synapse_weights()?;
-            for w in weight_series
+            for w in self
+                .weight_series
                 .iter_mut()
-                .filter(|w| w.interval_steps != u64::MAX && done % w.interval_steps == 0)
+                .filter(|w| w.interval_steps != u64::MAX && done.is_multiple_of(w.interval_steps))
             {
-                w.snapshot(&all, done as f64 * net.dt, opts.keep_in_memory)
+                w.snapshot(&all, done as f64 * net.dt, self.opts.keep_in_memory)
                     .map_err(|e| RunError::Io {
-                        path: dir.map(Path::to_path_buf).unwrap_or_default(),
+                        path: dir.clone().unwrap_or_default(),
                         source: e,
                     })?;
             }
         }
         // The closed loop acts after the snapshots, so that weights recorded
         // at a phase boundary are the phase's last, before a gap changes them.
-        if let Some(cl) = closed_loop.as_mut() {
+        if let Some(cl) = self.closed_loop.as_mut() {
             if cl.next_event(done - 1) == done {
-                cl.at(engine.as_mut(), done)?;
+                cl.at(engine, done)?;
             }
         }
-        if opts.progress && interactive {
+        if self.opts.progress && self.interactive {
             eprint!(
                 "\rsimulated {:.1} / {:.1} ms",
                 done as f64 * net.dt,
                 net.steps as f64 * net.dt
             );
         }
+        Ok(())
     }
-    if opts.progress && interactive {
-        eprintln!();
-    }
-    if !weight_series.is_empty() {
-        let all = engine.synapse_weights()?;
-        for w in &mut weight_series {
-            w.finish(&all, dir).map_err(|e| RunError::Io {
-                path: dir.map(Path::to_path_buf).unwrap_or_default(),
-                source: e,
-            })?;
-        }
-    }
-    let simulate_s = t_sim.elapsed().as_secs_f64();
-    let duration_ms = net.steps as f64 * net.dt;
-    let counts = engine.spike_counts();
-    let counts_at_warmup = counts_at_warmup.expect("the loop stops at the warmup");
-    let mut populations = BTreeMap::new();
-    let mut statistics = BTreeMap::new();
-    let mut statistics_files = Vec::new();
-    for (pi, p) in net.populations.iter().enumerate() {
-        let range = p.offset as usize..(p.offset + p.size) as usize;
-        let stats = trains.statistics(pi);
-        let unrecorded = PopulationStatistics::default();
-        let s = stats.as_ref().unwrap_or(&unrecorded);
-        populations.insert(
-            p.name.clone(),
-            PopulationSummary {
-                model: p.model.name(),
-                size: p.size,
-                spikes: counts[range.clone()].iter().sum(),
-                rate_hz: analysis::window_rate_hz(
-                    &counts_at_warmup[range.clone()],
-                    &counts[range],
-                    &window,
-                ),
-                rate_neurons: p.size,
-                spike_recorded_neurons: trains.recorded_neurons(pi),
-                cv_isi: mean(&s.cv_isi),
-                cv_isi_neurons: s.cv_isi.len(),
-                correlation: s.correlations.mean(),
-                correlation_neurons: s.correlations.neurons,
-                correlation_pairs: s.correlations.coefficients.len(),
-            },
-        );
-        if let Some(stats) = stats {
-            if let Some(dir) = dir {
-                let names = analysis::write_distributions(dir, &p.name, &stats)
-                    .map_err(io_err(&dir.join(analysis::STATISTICS_DIR)))?;
-                statistics_files.extend(names);
-            }
-            statistics.insert(p.name.clone(), stats);
-        }
-    }
-    let spike_recordings = net
-        .recorders
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.spikes && writer.is_some())
-        .map(|(i, r)| {
-            let stem = recorder_stem(&net, i);
-            SpikeRecording {
-                population: net.populations[r.population].name.clone(),
-                neurons: format!("{stem}_neurons.npy"),
-                spike_times: format!("{stem}_spike_times.npy"),
-                spike_senders: format!("{stem}_spike_senders.npy"),
-            }
-        })
-        .collect();
-    let mut files: Vec<String> = writer
-        .as_ref()
-        .map(|w| {
-            w.files()
-                .iter()
-                .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
-                .collect()
-        })
-        .unwrap_or_default();
-    let protocol = match closed_loop {
-        Some(cl) => {
-            let mut summary = cl.summary();
-            if let Some(dir) = dir {
-                summary.files = write_body_traces(dir, &cl, net.dt)?;
-                files.extend(summary.files.iter().cloned());
-            }
-            Some(summary)
-        }
-        None => None,
-    };
-    if writer.is_some() {
-        files.extend(weight_series.iter().flat_map(|w| w.file_names()));
-        files.extend(statistics_files);
-        files.push("summary.json".into());
-    }
-    let summary = Summary {
-        renshaw_version: env!("CARGO_PKG_VERSION"),
-        description: desc.source.clone(),
-        backend: engine.describe(),
-        dt: net.dt,
-        seed: net.seed,
-        parameters: desc.parameters.iter().cloned().collect(),
-        duration_ms,
-        warmup_ms: window.start_step as f64 * net.dt,
-        correlation_bin_ms: CORRELATION_BIN_MS,
-        correlation_max_neurons: CORRELATION_MAX_NEURONS,
-        neurons: net.n_neurons,
-        synapses: net.synapses.len(),
-        populations,
-        spike_recordings,
-        timings: Timings {
+
+    /// Final weights, statistics, files and the summary.
+    fn finish(self, engine: &mut dyn Engine) -> Result<RunOutput, RunError> {
+        let Self {
+            desc,
+            net,
+            opts,
             parse_s,
             build_s,
-            simulate_s,
-            real_time_factor: simulate_s / (duration_ms * 1e-3),
-        },
-        files,
-        protocol,
-    };
-    if let (Some(w), Some(dir)) = (writer.as_mut(), &opts.out_dir) {
-        w.flush().map_err(io_err(dir))?;
-        let path = dir.join("summary.json");
-        let json = serde_json::to_string_pretty(&summary).expect("summary serializes");
-        std::fs::write(&path, json + "\n").map_err(io_err(&path))?;
+            writer,
+            t_sim,
+            kept,
+            window,
+            trains,
+            counts_at_warmup,
+            interactive,
+            mut weight_series,
+            closed_loop,
+            ..
+        } = self;
+        let mut writer = writer;
+        let opts = &opts;
+        let dir = opts.out_dir.as_deref();
+        if opts.progress && interactive {
+            eprintln!();
+        }
+        if !weight_series.is_empty() {
+            let all = engine.synapse_weights()?;
+            for w in &mut weight_series {
+                w.finish(&all, dir).map_err(|e| RunError::Io {
+                    path: dir.map(Path::to_path_buf).unwrap_or_default(),
+                    source: e,
+                })?;
+            }
+        }
+        let simulate_s = t_sim.elapsed().as_secs_f64();
+        let duration_ms = net.steps as f64 * net.dt;
+        let counts = engine.spike_counts();
+        let counts_at_warmup = counts_at_warmup.expect("the loop stops at the warmup");
+        let mut populations = BTreeMap::new();
+        let mut statistics = BTreeMap::new();
+        let mut statistics_files = Vec::new();
+        for (pi, p) in net.populations.iter().enumerate() {
+            let range = p.offset as usize..(p.offset + p.size) as usize;
+            let stats = trains.statistics(pi);
+            let unrecorded = PopulationStatistics::default();
+            let s = stats.as_ref().unwrap_or(&unrecorded);
+            populations.insert(
+                p.name.clone(),
+                PopulationSummary {
+                    model: p.model.name(),
+                    size: p.size,
+                    spikes: counts[range.clone()].iter().sum(),
+                    rate_hz: analysis::window_rate_hz(
+                        &counts_at_warmup[range.clone()],
+                        &counts[range],
+                        &window,
+                    ),
+                    rate_neurons: p.size,
+                    spike_recorded_neurons: trains.recorded_neurons(pi),
+                    cv_isi: mean(&s.cv_isi),
+                    cv_isi_neurons: s.cv_isi.len(),
+                    correlation: s.correlations.mean(),
+                    correlation_neurons: s.correlations.neurons,
+                    correlation_pairs: s.correlations.coefficients.len(),
+                },
+            );
+            if let Some(stats) = stats {
+                if let Some(dir) = dir {
+                    let names = analysis::write_distributions(dir, &p.name, &stats)
+                        .map_err(io_err(&dir.join(analysis::STATISTICS_DIR)))?;
+                    statistics_files.extend(names);
+                }
+                statistics.insert(p.name.clone(), stats);
+            }
+        }
+        let spike_recordings = net
+            .recorders
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.spikes && writer.is_some())
+            .map(|(i, r)| {
+                let stem = recorder_stem(&net, i);
+                SpikeRecording {
+                    population: net.populations[r.population].name.clone(),
+                    neurons: format!("{stem}_neurons.npy"),
+                    spike_times: format!("{stem}_spike_times.npy"),
+                    spike_senders: format!("{stem}_spike_senders.npy"),
+                }
+            })
+            .collect();
+        let mut files: Vec<String> = writer
+            .as_ref()
+            .map(|w| {
+                w.files()
+                    .iter()
+                    .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let protocol = match closed_loop {
+            Some(cl) => {
+                let mut summary = cl.summary();
+                if let Some(dir) = dir {
+                    summary.files = write_body_traces(dir, &cl, net.dt)?;
+                    files.extend(summary.files.iter().cloned());
+                }
+                Some(summary)
+            }
+            None => None,
+        };
+        if writer.is_some() {
+            files.extend(weight_series.iter().flat_map(|w| w.file_names()));
+            files.extend(statistics_files);
+            files.push("summary.json".into());
+        }
+        let summary = Summary {
+            renshaw_version: env!("CARGO_PKG_VERSION"),
+            description: desc.source.clone(),
+            backend: engine.describe(),
+            dt: net.dt,
+            seed: net.seed,
+            parameters: desc.parameters.iter().cloned().collect(),
+            duration_ms,
+            warmup_ms: window.start_step as f64 * net.dt,
+            correlation_bin_ms: CORRELATION_BIN_MS,
+            correlation_max_neurons: CORRELATION_MAX_NEURONS,
+            neurons: net.n_neurons,
+            synapses: net.synapses.len(),
+            populations,
+            spike_recordings,
+            timings: Timings {
+                parse_s,
+                build_s,
+                simulate_s,
+                real_time_factor: simulate_s / (duration_ms * 1e-3),
+            },
+            files,
+            protocol,
+        };
+        if let (Some(w), Some(dir)) = (writer.as_mut(), &opts.out_dir) {
+            w.flush().map_err(io_err(dir))?;
+            let path = dir.join("summary.json");
+            let json = serde_json::to_string_pretty(&summary).expect("summary serializes");
+            std::fs::write(&path, json + "\n").map_err(io_err(&path))?;
+        }
+        Ok(RunOutput {
+            summary,
+            spikes: kept.spikes,
+            samples: kept.samples,
+            network: net,
+            weights: weight_series,
+            statistics,
+        })
     }
-    Ok(RunOutput {
-        summary,
-        spikes: kept.spikes,
-        samples: kept.samples,
-        network: net,
-        weights: weight_series,
-        statistics,
-    })
 }
