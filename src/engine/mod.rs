@@ -144,10 +144,12 @@ pub fn check_rate_change(net: &Network, stimulus: usize, rate_hz: f64) -> Result
             "a stimulus rate must be finite and >= 0 Hz, got {rate_hz}"
         )));
     }
-    let is_poisson = net
-        .stimuli
-        .iter()
-        .any(|s| matches!(s, crate::build::Stimulus::Poisson { index, .. } if *index == stimulus));
+    // A stimulus' index is its position (in a batch too): no search, which
+    // a batch of many instances would pay at every exchange.
+    let is_poisson = matches!(
+        net.stimuli.get(stimulus),
+        Some(crate::build::Stimulus::Poisson { index, .. }) if *index == stimulus
+    );
     if !is_poisson {
         return Err(EngineError::Backend(format!(
             "stimulus {stimulus} is not a Poisson stimulus of this network (stimuli are counted from 0 in file order)"

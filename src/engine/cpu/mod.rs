@@ -193,6 +193,8 @@ pub struct CpuEngine {
     next_current: usize,
     delivery_cursor: Vec<usize>,
     poisson: Vec<PoissonTable>,
+    /// For each stimulus of the network, its table in `poisson`, if Poisson.
+    poisson_table_of: Vec<Option<usize>>,
     /// Per population: lesioned (see [`Engine::set_silenced`]).
     silenced: Vec<bool>,
     /// Synapse weights in fixed point, converted once (static synapses).
@@ -243,7 +245,7 @@ impl CpuEngine {
                 recorded[i as usize] = true;
             }
         }
-        let poisson = net
+        let poisson: Vec<PoissonTable> = net
             .stimuli
             .iter()
             .filter_map(|s| match s {
@@ -307,6 +309,15 @@ impl CpuEngine {
             recorded,
             next_current: 0,
             delivery_cursor: vec![0; net.stimuli.len()],
+            poisson_table_of: {
+                let mut of = vec![None; net.stimuli.len()];
+                for (t, table) in poisson.iter().enumerate() {
+                    if let Some(slot) = of.get_mut(table.stimulus) {
+                        *slot = Some(t);
+                    }
+                }
+                of
+            },
             poisson,
             silenced: vec![false; net.populations.len()],
             weight_fixed: net
@@ -396,7 +407,9 @@ impl CpuEngine {
             };
             // Four equal blocks a thread balance the load; small networks run as
             // one block, as waking threads would cost more than it saves.
-            self.block = if n < 4096 {
+            // On one thread blocks only add work (each searches its share of
+            // every Poisson table): one block.
+            self.block = if n < 4096 || self.sequential {
                 n.max(1)
             } else {
                 n.div_ceil(threads * 4)
@@ -845,11 +858,14 @@ impl Engine for CpuEngine {
         let inv_k = INV_K.get_or_init(inv_k_table);
         // A closed loop sets every afferent's rate at every exchange; most
         // do not change (clipped or silent), and rebuilding costs.
-        for table in self
-            .poisson
-            .iter_mut()
-            .filter(|t| t.stimulus == stimulus && t.lambda != lambda)
-        {
+        let table = self
+            .poisson_table_of
+            .get(stimulus)
+            .copied()
+            .flatten()
+            .map(|t| &mut self.poisson[t]);
+        if let Some(table) = table.filter(|t| t.lambda != lambda) {
+            debug_assert_eq!(table.stimulus, stimulus);
             table.lambda = lambda;
             table.sampler = PoissonSampler::new(&PoissonParams::new(lambda), inv_k);
             table.silent = lambda == 0.0;

@@ -515,9 +515,10 @@ pub struct DeviceNetwork {
     pub poisson_entries: Vec<PoissonEntry>,
     /// Poisson stimuli.
     pub poisson_stims: Vec<PoissonStim>,
-    /// The network's stimulus index of each of `poisson_stims` (host only:
-    /// how `set_stimulus_rate` finds its entry).
-    pub poisson_stimulus: Vec<usize>,
+    /// For each of the network's stimuli, its entry in `poisson_stims`, if
+    /// it has one (host only: how `set_stimulus_rate` finds it without a
+    /// search, which a batch of many instances would pay at every exchange).
+    pub poisson_stim_of: Vec<Option<u32>>,
     /// 1/k as f32.
     pub inv_k: Vec<f32>,
     /// Current changes (step, event), merged per (step, target), sorted.
@@ -702,7 +703,7 @@ impl DeviceNetwork {
 
         let mut poisson_entries = Vec::new();
         let mut poisson_stims = Vec::new();
-        let mut poisson_stimulus = Vec::new();
+        let mut poisson_stim_of = vec![None; net.stimuli.len()];
         let mut injections = Vec::new();
         for stim in &net.stimuli {
             match stim {
@@ -732,7 +733,9 @@ impl DeviceNetwork {
                         seed_hi: (rng.seed >> 32) as u32,
                         entity_offset: rng.entity_offset,
                     });
-                    poisson_stimulus.push(*index);
+                    if let Some(slot) = poisson_stim_of.get_mut(*index) {
+                        *slot = Some(si);
+                    }
                     for (i, &t) in targets.iter().enumerate() {
                         poisson_entries.push(PoissonEntry {
                             target: t,
@@ -829,7 +832,7 @@ impl DeviceNetwork {
             synapse_chunks,
             poisson_entries,
             poisson_stims,
-            poisson_stimulus,
+            poisson_stim_of,
             inv_k,
             currents,
             injections,

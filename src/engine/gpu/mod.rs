@@ -1130,7 +1130,14 @@ impl Engine for GpuEngine {
 
     fn set_stimulus_rate(&mut self, stimulus: usize, rate_hz: f64) -> Result<(), EngineError> {
         let lambda = super::check_rate_change(&self.net, stimulus, rate_hz)?;
-        let Some(si) = self.dn.poisson_stimulus.iter().position(|&s| s == stimulus) else {
+        let Some(si) = self
+            .dn
+            .poisson_stim_of
+            .get(stimulus)
+            .copied()
+            .flatten()
+            .map(|si| si as usize)
+        else {
             // A Poisson stimulus without targets has no entry on the device.
             return Ok(());
         };
