@@ -208,6 +208,11 @@ pub struct GpuEngine {
     max_chunk_steps: u64,
     /// Input from [`Engine::inject_input`], added before the next step.
     pending_injections: Vec<Event>,
+    /// Entries of `dn.poisson_stims` changed by `set_stimulus_rate` since
+    /// the last upload (first, end): uploaded in one write before the next
+    /// chunk, not one write per call (a batch of instances changes
+    /// thousands of afferent rates at every exchange).
+    poisson_dirty: Option<(usize, usize)>,
     /// Every synapse's f64 weight once [`Engine::set_projection_weights`]
     /// has changed some (`None`: the description's); static synapses show
     /// these (the device never changes them).
@@ -650,6 +655,7 @@ impl GpuEngine {
             step: 0,
             max_chunk_steps,
             pending_injections: Vec::new(),
+            poisson_dirty: None,
             set_weights: None,
             rec_capacity: rec_capacity as u32,
             max_rows,
@@ -982,6 +988,15 @@ impl Engine for GpuEngine {
     }
 
     fn advance(&mut self, steps: u64, out: &mut Chunk) -> Result<(), EngineError> {
+        if let Some((first, end)) = self.poisson_dirty.take() {
+            let size = std::mem::size_of::<PoissonStim>();
+            // Ordered before the chunk's work on the queue.
+            self.queue.write_buffer(
+                &self.buffers.poisson_stims,
+                (first * size) as u64,
+                bytemuck::cast_slice(&self.dn.poisson_stims[first..end]),
+            );
+        }
         let mut left = steps;
         while left > 0 {
             let s = left.min(self.max_chunk_steps);
@@ -1143,15 +1158,18 @@ impl Engine for GpuEngine {
         };
         let pp = PoissonParams::new(lambda);
         let stim = &mut self.dn.poisson_stims[si];
-        stim.pieces = pp.pieces;
-        stim.rest = pp.rest as f32;
-        stim.exp_rest = pp.exp_rest as f32;
-        // Ordered before the next chunk's work on the queue.
-        self.queue.write_buffer(
-            &self.buffers.poisson_stims,
-            (si * std::mem::size_of::<PoissonStim>()) as u64,
-            bytemuck::bytes_of(stim),
-        );
+        let (pieces, rest, exp_rest) = (pp.pieces, pp.rest as f32, pp.exp_rest as f32);
+        if (stim.pieces, stim.rest, stim.exp_rest) == (pieces, rest, exp_rest) {
+            return Ok(());
+        }
+        stim.pieces = pieces;
+        stim.rest = rest;
+        stim.exp_rest = exp_rest;
+        // Uploaded at the next advance, with every other change.
+        self.poisson_dirty = Some(match self.poisson_dirty {
+            Some((first, end)) => (first.min(si), end.max(si + 1)),
+            None => (si, si + 1),
+        });
         Ok(())
     }
 
