@@ -874,7 +874,8 @@ fn write_plot(
         plot.x,
         points.len()
     );
-    plot_measure(&path, &title, &plot.x, &plot.y, &points)
+    // Seeds are labels, not a quantity: their mean is taken over all of them.
+    plot_measure(&path, &title, &plot.x, &plot.y, &points, plot.x == "seed")
         .map_err(|e| SweepError::Draw(e.to_string()))?;
     Ok(path)
 }

@@ -34,15 +34,28 @@ pub fn mean_by_x(points: &[PlotPoint]) -> Vec<(f64, f64, f64, usize)> {
     out
 }
 
-/// Draws `points` to a PNG at `path`.
+/// Draws `points` to a PNG at `path`. `pooled`: the x values are labels
+/// (seeds), so the mean ± SD is taken over all points and drawn flat
+/// instead of per x value.
 pub fn plot_measure(
     path: &Path,
     title: &str,
     x_name: &str,
     y_name: &str,
     points: &[PlotPoint],
+    pooled: bool,
 ) -> Result<(), String> {
-    let stats = mean_by_x(points);
+    let mut stats = mean_by_x(points);
+    if pooled && !stats.is_empty() {
+        let all: Vec<PlotPoint> = points
+            .iter()
+            .filter(|p| p.x.is_finite() && p.y.is_finite())
+            .map(|p| PlotPoint { x: 0.0, y: p.y })
+            .collect();
+        let (_, mean, sd, n) = mean_by_x(&all)[0];
+        let (lo, hi) = (stats[0].0, stats[stats.len() - 1].0);
+        stats = vec![(lo, mean, sd, n), (hi, mean, sd, n)];
+    }
     if stats.is_empty() {
         return Err(format!(
             "cannot plot {}: no instance has a finite {y_name}",
@@ -101,18 +114,36 @@ pub fn plot_measure(
         )
         .map_err(|e| err(&e))?;
     let line = PALETTE[1];
-    chart
-        .draw_series(stats.iter().map(|&(x, m, sd, _)| {
-            PathElement::new(vec![(x, m - sd), (x, m + sd)], line.stroke_width(2))
-        }))
-        .map_err(|e| err(&e))?;
+    if pooled {
+        for sign in [-1.0, 1.0] {
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    stats
+                        .iter()
+                        .map(|&(x, m, sd, _)| (x, m + sign * sd))
+                        .collect::<Vec<_>>(),
+                    line.mix(0.6).stroke_width(1),
+                )))
+                .map_err(|e| err(&e))?;
+        }
+    } else {
+        chart
+            .draw_series(stats.iter().map(|&(x, m, sd, _)| {
+                PathElement::new(vec![(x, m - sd), (x, m + sd)], line.stroke_width(2))
+            }))
+            .map_err(|e| err(&e))?;
+    }
     chart
         .draw_series(std::iter::once(PathElement::new(
             stats.iter().map(|&(x, m, _, _)| (x, m)).collect::<Vec<_>>(),
             line.stroke_width(3),
         )))
         .map_err(|e| err(&e))?
-        .label("mean ± SD")
+        .label(if pooled {
+            "mean ± SD over all"
+        } else {
+            "mean ± SD"
+        })
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], line.stroke_width(3)));
     chart
         .configure_series_labels()
