@@ -485,13 +485,7 @@ fn drive_batch(
         members.iter().map(|_| None).collect();
     let mut runs: Vec<Option<RunLoop<'_>>> = Vec::with_capacity(members.len());
     for (k, &i) in members.iter().enumerate() {
-        let mut view = InstanceView {
-            union: engine.as_mut(),
-            span: &layout.spans[k],
-            net: &nets[k],
-            cache: &cache,
-            describe: &describe,
-        };
+        let mut view = instance_view(engine.as_mut(), layout, nets, k, &cache, &describe);
         match RunLoop::new(
             &descs[i],
             Arc::clone(&nets[k]),
@@ -533,13 +527,7 @@ fn drive_batch(
                 continue;
             }
             let run = runs[k].as_mut().expect("a running instance");
-            let mut view = InstanceView {
-                union: engine.as_mut(),
-                span: &layout.spans[k],
-                net: &nets[k],
-                cache: &cache,
-                describe: &describe,
-            };
+            let mut view = instance_view(engine.as_mut(), layout, nets, k, &cache, &describe);
             let result = match &failure {
                 Some(e) => Err(EngineError::Backend(e.clone())),
                 None => Ok(()),
@@ -562,13 +550,7 @@ fn drive_batch(
     }
     for (k, run) in runs.into_iter().enumerate() {
         if let Some(run) = run {
-            let mut view = InstanceView {
-                union: engine.as_mut(),
-                span: &layout.spans[k],
-                net: &nets[k],
-                cache: &cache,
-                describe: &describe,
-            };
+            let mut view = instance_view(engine.as_mut(), layout, nets, k, &cache, &describe);
             outcome[k] = Some(run.finish(&mut view));
         }
     }
@@ -576,6 +558,24 @@ fn drive_batch(
         .into_iter()
         .map(|o| o.expect("every instance finished or failed"))
         .collect()
+}
+
+/// Instance `k`'s view of the batch's engine.
+fn instance_view<'a>(
+    union: &'a mut (dyn Engine + Send),
+    layout: &'a BatchLayout,
+    nets: &'a [Arc<Network>],
+    k: usize,
+    cache: &'a RefCell<ReadCache>,
+    describe: &'a str,
+) -> InstanceView<'a> {
+    InstanceView {
+        union,
+        span: &layout.spans[k],
+        net: &nets[k],
+        cache,
+        describe,
+    }
 }
 
 fn check_window(desc: &Description) -> Result<(), RunError> {
