@@ -211,3 +211,82 @@ fn a_bad_instance_fails_alone() {
     let e = out[1].as_ref().err().unwrap().to_string();
     assert!(e.contains("warmup"), "{e}");
 }
+
+/// A current stimulus before a Poisson stimulus: the Poisson stimulus is
+/// still named by its index in the description, alone and inside a batch.
+#[test]
+fn stimuli_keep_their_description_index_after_current_stimuli() {
+    use renshaw::engine::Engine;
+    use renshaw::engine::cpu::CpuEngine;
+    use std::sync::Arc;
+    let text = r#"
+[network]
+dt = 0.1
+seed = 3
+
+[populations.A]
+model = "iaf_psc_delta"
+size = 20
+params = { C_m = 1.0, tau_m = 20.0, t_ref = 2.0, E_L = 0.0, V_reset = 10.0, V_th = 20.0 }
+
+[populations.B]
+like = "A"
+size = 5
+
+[[stimuli]]
+kind = "dc"
+amplitude = 0.5
+targets = ["B"]
+
+[[stimuli]]
+kind = "poisson"
+rate = 30000.0
+targets = ["A"]
+synapse = { weight = 0.2, delay = 1.0 }
+
+[run]
+duration = 300.0
+"#;
+    let desc = renshaw::description::parse_str(text, renshaw::description::Format::Toml, "t.toml")
+        .unwrap();
+    let net = build(&desc).unwrap();
+    assert_eq!(net.stimuli.len(), 2, "one entry per description stimulus");
+    let a_spikes = |counts: &[u64], offset: usize| counts[offset..offset + 20].iter().sum::<u64>();
+
+    let mut alone = CpuEngine::new(Arc::new(net.clone()), Some(1)).unwrap();
+    assert!(
+        alone.set_stimulus_rate(0, 10.0).is_err(),
+        "stimulus 0 is a current"
+    );
+    let mut out = renshaw::engine::Chunk::default();
+    alone.advance(1000, &mut out).unwrap();
+    let before = a_spikes(&alone.spike_counts(), 0);
+    assert!(before > 0);
+    alone.set_stimulus_rate(1, 0.0).unwrap();
+    alone.advance(2000, &mut out).unwrap();
+    // Input already on its way (1 ms) and membranes above rest allow a few more.
+    let after = a_spikes(&alone.spike_counts(), 0);
+    assert!(
+        after - before <= 20,
+        "{before} -> {after}: the rate change did not reach stimulus 1"
+    );
+
+    // In a batch, instance 1's stimulus 1 is switched off; instance 0's is not.
+    let (union, spans) = batch(&[&net, &net]).unwrap();
+    let mut engine = CpuEngine::new(Arc::new(union), Some(1)).unwrap();
+    engine.advance(1000, &mut out).unwrap();
+    engine
+        .set_stimulus_rate(spans[1].stimuli.start + 1, 0.0)
+        .unwrap();
+    let counts = engine.spike_counts();
+    let (b0, b1) = (
+        a_spikes(&counts, spans[0].neurons.start as usize),
+        a_spikes(&counts, spans[1].neurons.start as usize),
+    );
+    engine.advance(2000, &mut out).unwrap();
+    let counts = engine.spike_counts();
+    let a0 = a_spikes(&counts, spans[0].neurons.start as usize);
+    let a1 = a_spikes(&counts, spans[1].neurons.start as usize);
+    assert!(a0 - b0 > 100, "instance 0 keeps firing: {b0} -> {a0}");
+    assert!(a1 - b1 <= 20, "instance 1 stopped: {b1} -> {a1}");
+}

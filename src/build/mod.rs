@@ -163,7 +163,10 @@ pub struct Network {
     pub n_neurons: usize,
     /// Recurrent synapses.
     pub synapses: Synapses,
-    /// Spike stimuli.
+    /// One entry per description stimulus, in file order, so that a
+    /// stimulus' position is its index (what `Engine::set_stimulus_rate`
+    /// takes): current stimuli (DC, step current) are empty `Deliveries`
+    /// here, their changes are in `currents`.
     pub stimuli: Vec<Stimulus>,
     /// Device current changes, sorted by step.
     pub currents: Vec<CurrentChange>,
@@ -566,6 +569,9 @@ pub fn build(desc: &Description) -> Result<Network, BuildError> {
                 stimuli.push(Stimulus::Deliveries(deliveries));
             }
             StimulusKind::Dc { amplitude } => {
+                // A current stimulus keeps its place in `stimuli` (empty), so
+                // that a stimulus' position is its index in the description.
+                stimuli.push(Stimulus::Deliveries(Vec::new()));
                 current_changes(
                     &mut currents,
                     &targets,
@@ -575,6 +581,7 @@ pub fn build(desc: &Description) -> Result<Network, BuildError> {
                 );
             }
             StimulusKind::StepCurrent { times, amplitudes } => {
+                stimuli.push(Stimulus::Deliveries(Vec::new()));
                 let schedule: Vec<(u64, f64)> = times
                     .iter()
                     .zip(amplitudes)
