@@ -595,43 +595,14 @@ impl ClosedLoop {
         let w0 = self.initial_weights.clone().unwrap_or_default();
         let now = engine.synapse_weights()?;
         let net = engine.network();
-        let mut per_projection: Vec<(usize, Vec<f64>)> = Vec::new();
-        for &p in &self.plastic {
-            let proj = &net.projections[p];
-            let (lo, hi) = match (&proj.plasticity, &proj.dopamine) {
-                (Some(s), _) => {
-                    if s.wmax >= 0.0 {
-                        (0.0, s.wmax)
-                    } else {
-                        (s.wmax, 0.0)
-                    }
-                }
-                (None, Some(d)) => (d.wmin, d.wmax),
-                _ => continue,
-            };
-            let scale = hi.abs().max(lo.abs());
-            let mut ws = Vec::new();
-            for (i, &proj_of) in net.synapses.projection.iter().enumerate() {
-                if proj_of as usize != p {
-                    continue;
-                }
-                let noise = if gap.weight_noise > 0.0 {
-                    // Keyed by the synapse's index (entity: high bits, counter: low bits).
-                    let mut rng = Stream::at(
-                        self.seed,
-                        stream_id(Purpose::GapNoise, self.gaps_applied as usize),
-                        (i as u64 >> 32) as u32,
-                        (i as u64) << 20,
-                    );
-                    rng.normal() * gap.weight_noise * scale
-                } else {
-                    0.0
-                };
-                let w = w0[i] + (1.0 - gap.weight_decay) * (now[i] - w0[i]) + noise;
-                ws.push(w.clamp(lo, hi));
-            }
-            per_projection.push((p, ws));
-        }
+        let per_projection: Vec<(usize, Vec<f64>)> = self
+            .plastic
+            .iter()
+            .filter_map(|&p| {
+                overnight_weights(net, self.seed, self.gaps_applied, p, &w0, &now, gap)
+                    .map(|ws| (p, ws))
+            })
+            .collect();
         for (p, ws) in per_projection {
             engine.set_projection_weights(p, &ws)?;
         }
@@ -787,6 +758,53 @@ pub fn criterion(cue_ms: &[f64], length: f64) -> Option<(usize, f64)> {
         }
     }
     None
+}
+
+/// One plastic projection's weights after an overnight gap:
+/// `w <- w0 + (1 - decay)(w - w0) + noise · wmax · N(0, 1)`, clipped to the
+/// projection's range, in `engine::projection_synapses` order. `w0` and
+/// `now` are whole-network weights (`Engine::synapse_weights` order). The
+/// noise comes from its own Philox stream keyed by the seed, the gap's
+/// number and the synapse's index, so it is the same on every backend.
+/// `None` when the projection is not plastic.
+pub fn overnight_weights(
+    net: &Network,
+    seed: u64,
+    gap_number: u64,
+    projection: usize,
+    w0: &[f64],
+    now: &[f64],
+    gap: GapSpec,
+) -> Option<Vec<f64>> {
+    let proj = &net.projections[projection];
+    let (lo, hi) = match (&proj.plasticity, &proj.dopamine) {
+        (Some(s), _) if s.wmax >= 0.0 => (0.0, s.wmax),
+        (Some(s), _) => (s.wmax, 0.0),
+        (None, Some(d)) => (d.wmin, d.wmax),
+        _ => return None,
+    };
+    let scale = hi.abs().max(lo.abs());
+    let mut ws = Vec::new();
+    for (i, &proj_of) in net.synapses.projection.iter().enumerate() {
+        if proj_of as usize != projection {
+            continue;
+        }
+        let noise = if gap.weight_noise > 0.0 {
+            // Keyed by the synapse's index (entity: high bits, counter: low bits).
+            let mut rng = Stream::at(
+                seed,
+                stream_id(Purpose::GapNoise, gap_number as usize),
+                (i as u64 >> 32) as u32,
+                (i as u64) << 20,
+            );
+            rng.normal() * gap.weight_noise * scale
+        } else {
+            0.0
+        };
+        let w = w0[i] + (1.0 - gap.weight_decay) * (now[i] - w0[i]) + noise;
+        ws.push(w.clamp(lo, hi));
+    }
+    Some(ws)
 }
 
 #[cfg(test)]

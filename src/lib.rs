@@ -8,6 +8,7 @@ pub mod arm;
 pub mod bench;
 pub mod build;
 pub mod closed_loop;
+pub mod context;
 pub mod description;
 pub mod engine;
 pub mod models;

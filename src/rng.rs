@@ -25,6 +25,8 @@ pub enum Purpose {
     GapNoise = 7,
     /// Random torque of a closed-loop body.
     BodyNoise = 8,
+    /// Trial draws of an experiment's trial loop (which cue comes).
+    Trial = 9,
 }
 
 /// A stream id: purpose in the top byte, the object's index below.

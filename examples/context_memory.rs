@@ -1,0 +1,105 @@
+//! Context-specific motor memories (Kim, Daie & Li, Nature 2025; see
+//! ../shared/EXPERIMENTS.md §3, docs/context.md and src/context.rs): blocks
+//! of trials in context 1, 2, 1', 2' on the circuit of
+//! examples/context_memory.toml, one run per seed, in parallel. Prints the
+//! table and the pass criteria; writes `OUT/summary.json`, `OUT/table.txt`,
+//! `OUT/figure.png` (learning curves, coding-direction cosines), and per
+//! seed `trials_seedN.csv`, `preparatory_seedN.npy` (trials x delay_e spike
+//! counts) and `coding_directions_seedN.npy` (blocks x delay_e).
+//!
+//! ```text
+//! cargo run --release --example context_memory -- [--seeds 1,2,3,4,5]
+//!     [--set KEY=VALUE ...] [--max-trials 600] [--backend cpu|gpu]
+//!     [--parallel N] [--out DIR]
+//! ```
+//!
+//! The exit status is 0 when every criterion holds for every seed, 1 when
+//! one fails, 2 on an error.
+
+use clap::Parser;
+use renshaw::context::{ExperimentOptions, Protocol, run_experiment};
+use renshaw::description::Override;
+use renshaw::simulation::Backend;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(about = "Context-specific motor memories: contexts 1, 2, 1', 2', several seeds")]
+struct Args {
+    /// The circuit.
+    #[arg(long, default_value = "examples/context_memory.toml")]
+    description: PathBuf,
+    /// Seeds, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,5")]
+    seeds: Vec<u64>,
+    /// Override a parameter or key path, as `renshaw run --set`; repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<Override>,
+    /// Most trials of a block.
+    #[arg(long, default_value_t = Protocol::default().max_trials)]
+    max_trials: usize,
+    /// Trials of the switch rule's window.
+    #[arg(long, default_value_t = Protocol::default().window)]
+    window: usize,
+    /// Contexts of the blocks, in order (comma-separated 1s and 2s).
+    #[arg(long, value_delimiter = ',', default_value = "1,2,1,2")]
+    blocks: Vec<u8>,
+    /// Engine.
+    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+    backend: Backend,
+    /// Runs at once (default: the number of cores; 1 for a GPU).
+    #[arg(long)]
+    parallel: Option<usize>,
+    /// Output directory.
+    #[arg(long, default_value = "runs/context_memory")]
+    out: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let parallel = args.parallel.unwrap_or(match args.backend {
+        Backend::Gpu => 1,
+        _ => cores,
+    });
+    let opts = ExperimentOptions {
+        description: args.description,
+        seeds: args.seeds,
+        overrides: args.overrides,
+        backend: args.backend,
+        parallel,
+        protocol: Protocol {
+            max_trials: args.max_trials,
+            window: args.window,
+            blocks: args.blocks,
+            ..Protocol::default()
+        },
+        out_dir: Some(args.out.clone()),
+        progress: true,
+    };
+    eprintln!(
+        "context memory: {} seed(s), {} at once, on {:?}",
+        opts.seeds.len(),
+        parallel,
+        opts.backend
+    );
+    match run_experiment(&opts) {
+        Ok(result) => {
+            print!("{}", result.table());
+            println!(
+                "wall time {:.1} s; outputs in {}",
+                result.wall_s,
+                args.out.display()
+            );
+            if result.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,942 @@
+//! Context-specific motor memories (Kim, Daie & Li, Nature 2025;
+//! ../shared/EXPERIMENTS.md §3): the trial loop, the block schedule, the
+//! measures and the pass criteria, on the circuit of
+//! `examples/context_memory.toml` (see its header for the circuit).
+//!
+//! A trial: the block's context input and a random cue (A or B) come on
+//! for `prep_ms`; the delay network's spike counts over the last `cd_ms` of
+//! that period are the trial's preparatory activity. Then the go cue drives
+//! the output pools for `response_ms`; the pool with more spikes is the
+//! choice (a tie is no choice, an error). Context 1 maps A to left and B to
+//! right, context 2 the reverse. A correct choice is rewarded at the end of
+//! the response epoch: every DA neuron fires once. Then `iti_ms` with every
+//! input off. A block ends when `criterion` of the last `window` trials are
+//! correct, or after `max_trials`; between blocks an overnight gap changes
+//! the plastic weights (`closed_loop::overnight_weights`).
+//!
+//! Measures, per block: trials to criterion; the coding direction (CD: mean
+//! preparatory activity of correct right-target trials minus correct
+//! left-target trials of the block's last `window` trials, normalised);
+//! across blocks, the cosines between CDs, and how well block 1's CD,
+//! thresholded half way between its two classes, decodes the target side of
+//! the trials of the other blocks.
+//!
+//! Every input is found by name: the populations `cue_a`, `cue_b`, `ctx1`,
+//! `ctx2`, `delay_e`, `left`, `right`, `DA`, the Poisson stimulus whose
+//! targets are exactly each input population (and the one that targets
+//! `left` and `right`: the go cue), and the one `stdp_dopamine` projection
+//! into the output pools. The stimuli's rates in the description are their
+//! rates when on; the loop turns them off before the first trial.
+
+use crate::build::{Network, Stimulus, build};
+use crate::closed_loop::overnight_weights;
+use crate::description::{GapSpec, Override, load_with};
+use crate::engine::{Chunk, Engine, EngineError};
+use crate::rng::{Purpose, Stream, stream_id};
+use crate::simulation::{Backend, RunError, RunOptions, make_engine};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+/// The trial structure and the block schedule.
+#[derive(Debug, Clone, Serialize)]
+pub struct Protocol {
+    /// Context and cue before the go cue, ms.
+    pub prep_ms: f64,
+    /// The end of the preparatory period whose delay-network counts are a
+    /// trial's preparatory activity, ms.
+    pub cd_ms: f64,
+    /// The go cue: the output pools compete, ms.
+    pub response_ms: f64,
+    /// Inputs off between trials, ms.
+    pub iti_ms: f64,
+    /// Trials of the sliding window of the switch rule.
+    pub window: usize,
+    /// Fraction correct in that window that ends a block.
+    pub criterion: f64,
+    /// A block ends after this many trials even if it never reaches the criterion.
+    pub max_trials: usize,
+    /// The contexts of the blocks, in order (1 or 2).
+    pub blocks: Vec<u8>,
+    /// What happens to the plastic weights between blocks (days).
+    pub gap: GapSpec,
+}
+
+impl Default for Protocol {
+    fn default() -> Self {
+        Self {
+            prep_ms: 400.0,
+            cd_ms: 200.0,
+            response_ms: 200.0,
+            iti_ms: 700.0,
+            window: 100,
+            criterion: 0.75,
+            max_trials: 600,
+            blocks: vec![1, 2, 1, 2],
+            gap: GapSpec {
+                weight_decay: 0.1,
+                weight_noise: 0.02,
+            },
+        }
+    }
+}
+
+/// The pass criteria of EXPERIMENTS.md §3.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Criteria {
+    /// The two contexts' CDs (first blocks) have a cosine below this.
+    pub orthogonal_below: f64,
+    /// A context's CD and its CD a block pair later: cosine above this.
+    pub stable_above: f64,
+    /// Trials to criterion of 1' at most this fraction of those of 1.
+    pub relearning_at_most: f64,
+}
+
+impl Default for Criteria {
+    fn default() -> Self {
+        Self {
+            orthogonal_below: 0.3,
+            stable_above: 0.7,
+            relearning_at_most: 0.7,
+        }
+    }
+}
+
+/// What `run_experiment` runs.
+#[derive(Debug, Clone)]
+pub struct ExperimentOptions {
+    /// The circuit.
+    pub description: PathBuf,
+    /// One run per seed (`network.seed`).
+    pub seeds: Vec<u64>,
+    /// `--set` overrides for every run.
+    pub overrides: Vec<Override>,
+    /// Engine.
+    pub backend: Backend,
+    /// Runs at once.
+    pub parallel: usize,
+    /// Trials and blocks.
+    pub protocol: Protocol,
+    /// Where summary.json, table.txt, figure.png and the trial tables go.
+    pub out_dir: Option<PathBuf>,
+    /// Print a line per finished block.
+    pub progress: bool,
+}
+
+/// Left or right.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    /// The `left` pool.
+    Left,
+    /// The `right` pool.
+    Right,
+}
+
+/// The side a cue asks for in a context.
+pub fn target_side(context: u8, cue_b: bool) -> Side {
+    match (context, cue_b) {
+        (1, false) | (2, true) => Side::Left,
+        _ => Side::Right,
+    }
+}
+
+/// One trial.
+#[derive(Debug, Clone, Serialize)]
+pub struct Trial {
+    /// Block index (0-based).
+    pub block: usize,
+    /// Context (1 or 2).
+    pub context: u8,
+    /// Cue B (else A).
+    pub cue_b: bool,
+    /// The rewarded side.
+    pub target: Side,
+    /// The pool that fired more (`None`: a tie).
+    pub choice: Option<Side>,
+    /// Spikes of `left` and `right` in the response epoch.
+    pub counts: (u64, u64),
+    /// Rewarded.
+    pub correct: bool,
+}
+
+/// One block.
+#[derive(Debug, Clone, Serialize)]
+pub struct Block {
+    /// Context (1 or 2).
+    pub context: u8,
+    /// Trials run.
+    pub trials: usize,
+    /// The trial (1-based) at which `criterion` of the last `window` trials
+    /// were correct; `None`: not within `max_trials`.
+    pub trials_to_criterion: Option<usize>,
+    /// Fraction correct over the block's first `window` trials.
+    pub first_window_correct: f64,
+    /// Fraction correct over its last `window` trials.
+    pub last_window_correct: f64,
+    /// The coding direction (unit vector over `delay_e`; empty when a side
+    /// has no correct trial in the last window).
+    #[serde(skip)]
+    pub coding_direction: Vec<f64>,
+    /// Mean rate of `delay_e` in the preparatory window, Hz.
+    pub delay_rate_hz: f64,
+    /// Mean spikes per trial of the chosen pool in the response epoch.
+    pub winner_spikes: f64,
+    /// Mean and largest weight of the plastic projection at the block's end.
+    pub plastic_weight_mean_max: (f64, f64),
+}
+
+/// One seed's run.
+#[derive(Debug, Clone, Serialize)]
+pub struct SeedResult {
+    /// The seed.
+    pub seed: u64,
+    /// Its blocks.
+    pub blocks: Vec<Block>,
+    /// Every trial.
+    #[serde(skip)]
+    pub trials: Vec<Trial>,
+    /// The preparatory activity of every trial (`delay_e` spike counts).
+    #[serde(skip)]
+    pub preparatory: Vec<Vec<u32>>,
+    /// cos(CD of block 0, CD of block 1): context 1 against context 2.
+    pub cos_between_contexts: f64,
+    /// cos(CD of block 0, CD of block 2): context 1 across days.
+    pub cos_within_context1: f64,
+    /// cos(CD of block 1, CD of block 3): context 2 across days.
+    pub cos_within_context2: f64,
+    /// Fraction of block 2's (context 1') trials whose target side block
+    /// 0's CD decodes.
+    pub decode_context1_again: f64,
+    /// Fraction of block 1's (context 2) trials whose target side block 0's
+    /// CD decodes.
+    pub decode_context2: f64,
+    /// Trials to criterion of 1' over those of 1 (`None` when one is missing).
+    pub relearning_ratio: Option<f64>,
+    /// Wall time, s.
+    pub wall_s: f64,
+}
+
+/// One criterion over all seeds.
+#[derive(Debug, Clone, Serialize)]
+pub struct CriterionResult {
+    /// What it asks.
+    pub name: String,
+    /// Seeds that meet it.
+    pub seeds_passing: usize,
+    /// Seeds run.
+    pub seeds: usize,
+    /// The values, per seed, as text.
+    pub values: String,
+}
+
+impl CriterionResult {
+    /// Every seed meets it.
+    pub fn passed(&self) -> bool {
+        self.seeds > 0 && self.seeds_passing == self.seeds
+    }
+}
+
+/// The whole experiment.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExperimentResult {
+    /// Trials and blocks.
+    pub protocol: Protocol,
+    /// The criteria's thresholds.
+    pub thresholds: Criteria,
+    /// Per seed.
+    pub seeds: Vec<SeedResult>,
+    /// The criteria.
+    pub criteria: Vec<CriterionResult>,
+    /// Wall time of the whole experiment, s.
+    pub wall_s: f64,
+}
+
+/// What can go wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    /// The description does not load.
+    #[error("{0}")]
+    Description(String),
+    /// The circuit lacks something the trial loop needs.
+    #[error("{file}: {what}")]
+    Circuit {
+        /// The description.
+        file: String,
+        /// What is missing.
+        what: String,
+    },
+    /// The protocol is impossible.
+    #[error("protocol: {0}")]
+    Protocol(String),
+    /// The engine failed.
+    #[error("seed {seed}: {source}")]
+    Engine {
+        /// Seed.
+        seed: u64,
+        /// The cause.
+        source: EngineError,
+    },
+    /// The engine could not be made.
+    #[error("seed {seed}: {source}")]
+    Run {
+        /// Seed.
+        seed: u64,
+        /// The cause.
+        source: Box<RunError>,
+    },
+    /// An output could not be written.
+    #[error("cannot write {path}: {message}")]
+    Output {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+}
+
+impl Protocol {
+    /// Checks the protocol against the network's step.
+    pub fn validate(&self, dt: f64) -> Result<(), ContextError> {
+        let bad = |m: String| Err(ContextError::Protocol(m));
+        for (name, v) in [
+            ("prep_ms", self.prep_ms),
+            ("cd_ms", self.cd_ms),
+            ("response_ms", self.response_ms),
+            ("iti_ms", self.iti_ms),
+        ] {
+            if !(v.is_finite() && v >= dt) {
+                return bad(format!("{name} = {v} ms: must be at least one step ({dt} ms)"));
+            }
+        }
+        if self.cd_ms > self.prep_ms {
+            return bad(format!(
+                "cd_ms = {} ms is longer than the preparatory period prep_ms = {} ms",
+                self.cd_ms, self.prep_ms
+            ));
+        }
+        if self.window == 0 || self.max_trials < self.window {
+            return bad(format!(
+                "window = {} trials, max_trials = {}: need 1 <= window <= max_trials",
+                self.window, self.max_trials
+            ));
+        }
+        if !(self.criterion > 0.0 && self.criterion <= 1.0) {
+            return bad(format!("criterion = {}: must be in (0, 1]", self.criterion));
+        }
+        if self.blocks.is_empty() || self.blocks.iter().any(|&c| c != 1 && c != 2) {
+            return bad(format!(
+                "blocks = {:?}: a non-empty list of contexts 1 and 2",
+                self.blocks
+            ));
+        }
+        for (name, v) in [
+            ("gap.weight_decay", self.gap.weight_decay),
+            ("gap.weight_noise", self.gap.weight_noise),
+        ] {
+            if !(v.is_finite() && (0.0..=1.0).contains(&v)) {
+                return bad(format!("{name} = {v}: must be in [0, 1]"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where the trial loop finds what it drives and reads.
+struct Wiring {
+    /// Stimuli of cue_a, cue_b, ctx1, ctx2, go: index and rate when on (Hz).
+    inputs: [(usize, f64); 5],
+    delay_e: std::ops::Range<usize>,
+    left: std::ops::Range<usize>,
+    right: std::ops::Range<usize>,
+    da: std::ops::Range<u32>,
+    plastic: usize,
+}
+
+fn wiring(net: &Network, file: &str) -> Result<Wiring, ContextError> {
+    let missing = |what: String| ContextError::Circuit {
+        file: file.to_string(),
+        what,
+    };
+    let range = |name: &str| {
+        net.populations
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.offset as usize..(p.offset + p.size) as usize)
+            .ok_or_else(|| missing(format!("no population `{name}` (the trial loop needs cue_a, cue_b, ctx1, ctx2, delay_e, left, right, DA)")))
+    };
+    let stimulus_of = |ranges: &[std::ops::Range<usize>], what: &str| {
+        let want: Vec<u32> = ranges.iter().flat_map(|r| r.clone().map(|i| i as u32)).collect();
+        net.stimuli
+            .iter()
+            .find_map(|s| match s {
+                Stimulus::Poisson { index, targets, lambda, .. } if *targets == want => {
+                    Some((*index, lambda / (net.dt * 1e-3)))
+                }
+                _ => None,
+            })
+            .ok_or_else(|| missing(format!("no Poisson stimulus whose targets are exactly {what}")))
+    };
+    let (left, right) = (range("left")?, range("right")?);
+    let inputs = [
+        stimulus_of(&[range("cue_a")?], "`cue_a`")?,
+        stimulus_of(&[range("cue_b")?], "`cue_b`")?,
+        stimulus_of(&[range("ctx1")?], "`ctx1`")?,
+        stimulus_of(&[range("ctx2")?], "`ctx2`")?,
+        stimulus_of(&[left.clone(), right.clone()], "`left` and `right` (the go cue)")?,
+    ];
+    let out_pops: Vec<usize> = ["left", "right"]
+        .iter()
+        .filter_map(|n| net.populations.iter().position(|p| p.name == *n))
+        .collect();
+    let plastic = net
+        .projections
+        .iter()
+        .position(|p| p.dopamine.is_some() && p.to.iter().any(|t| out_pops.contains(t)))
+        .ok_or_else(|| missing("no stdp_dopamine projection into `left` or `right`".into()))?;
+    let da = range("DA")?;
+    Ok(Wiring {
+        inputs,
+        delay_e: range("delay_e")?,
+        left,
+        right,
+        da: da.start as u32..da.end as u32,
+        plastic,
+    })
+}
+
+/// Runs one seed.
+pub fn run_seed(
+    path: &Path,
+    overrides: &[Override],
+    seed: u64,
+    backend: Backend,
+    protocol: &Protocol,
+) -> Result<SeedResult, ContextError> {
+    let started = Instant::now();
+    let file = path.display().to_string();
+    let mut all = overrides.to_vec();
+    all.push(
+        format!("network.seed={seed}")
+            .parse()
+            .map_err(|e| ContextError::Description(format!("{e}")))?,
+    );
+    let desc = load_with(path, &all).map_err(|e| ContextError::Description(e.to_string()))?;
+    let net = build(&desc).map_err(|e| ContextError::Description(format!("{file}: {e}")))?;
+    protocol.validate(net.dt)?;
+    let w = wiring(&net, &file)?;
+    let dt = net.dt;
+    let steps = |ms: f64| (ms / dt).round().max(1.0) as u64;
+    let trial_steps =
+        steps(protocol.prep_ms) + steps(protocol.response_ms) + steps(protocol.iti_ms);
+    let most = trial_steps * (protocol.max_trials * protocol.blocks.len()) as u64;
+    if net.steps < most {
+        return Err(ContextError::Circuit {
+            file,
+            what: format!(
+                "run.duration = {} ms is shorter than the longest the protocol may take ({} blocks of at most {} trials of {} ms = {} ms)",
+                net.steps as f64 * dt,
+                protocol.blocks.len(),
+                protocol.max_trials,
+                trial_steps as f64 * dt,
+                most as f64 * dt
+            ),
+        });
+    }
+    let net = Arc::new(net);
+    let opts = RunOptions {
+        backend,
+        threads: Some(1),
+        progress: false,
+        keep_in_memory: false,
+        ..Default::default()
+    };
+    let mut engine = make_engine(Arc::clone(&net), &opts).map_err(|source| ContextError::Run {
+        seed,
+        source: Box::new(source),
+    })?;
+    let eng = |source: EngineError| ContextError::Engine { seed, source };
+    let mut chunk = Chunk::default();
+    let mut advance = |engine: &mut Box<dyn Engine + Send>, ms: f64| {
+        chunk.spikes.clear();
+        chunk.samples.clear();
+        engine.advance(steps(ms), &mut chunk)
+    };
+    for &(stim, _) in &w.inputs {
+        engine.set_stimulus_rate(stim, 0.0).map_err(eng)?;
+    }
+    let all_weights0 = engine.synapse_weights().map_err(eng)?;
+    let mut draws = Stream::new(seed, stream_id(Purpose::Trial, 0), 0);
+    let mut trials = Vec::new();
+    let mut preparatory = Vec::new();
+    let mut blocks = Vec::new();
+    for (b, &context) in protocol.blocks.iter().enumerate() {
+        if b > 0 {
+            let now = engine.synapse_weights().map_err(eng)?;
+            if let Some(ws) = overnight_weights(
+                &net,
+                seed,
+                b as u64 - 1,
+                w.plastic,
+                &all_weights0,
+                &now,
+                protocol.gap,
+            ) {
+                engine.set_projection_weights(w.plastic, &ws).map_err(eng)?;
+            }
+        }
+        let first = trials.len();
+        let mut reached = None;
+        let mut correct_run = std::collections::VecDeque::new();
+        let mut correct_in_window = 0usize;
+        let (mut delay_spikes, mut winner_spikes) = (0u64, 0u64);
+        for t in 0..protocol.max_trials {
+            let cue_b = draws.below(2) == 1;
+            let (cue, ctx, go) = (
+                w.inputs[usize::from(cue_b)],
+                w.inputs[2 + usize::from(context - 1)],
+                w.inputs[4],
+            );
+            engine.set_stimulus_rate(cue.0, cue.1).map_err(eng)?;
+            engine.set_stimulus_rate(ctx.0, ctx.1).map_err(eng)?;
+            advance(&mut engine, protocol.prep_ms - protocol.cd_ms).map_err(eng)?;
+            let before = engine.spike_counts();
+            advance(&mut engine, protocol.cd_ms).map_err(eng)?;
+            let after = engine.spike_counts();
+            let prep: Vec<u32> = w
+                .delay_e
+                .clone()
+                .map(|i| (after[i] - before[i]) as u32)
+                .collect();
+            delay_spikes += prep.iter().map(|&c| c as u64).sum::<u64>();
+            engine.set_stimulus_rate(go.0, go.1).map_err(eng)?;
+            advance(&mut engine, protocol.response_ms).map_err(eng)?;
+            let end = engine.spike_counts();
+            let count = |r: &std::ops::Range<usize>| r.clone().map(|i| end[i] - after[i]).sum::<u64>();
+            let (l, r) = (count(&w.left), count(&w.right));
+            let choice = match l.cmp(&r) {
+                std::cmp::Ordering::Greater => Some(Side::Left),
+                std::cmp::Ordering::Less => Some(Side::Right),
+                std::cmp::Ordering::Equal => None,
+            };
+            winner_spikes += l.max(r);
+            let target = target_side(context, cue_b);
+            let correct = choice == Some(target);
+            for stim in [cue, ctx, go] {
+                engine.set_stimulus_rate(stim.0, 0.0).map_err(eng)?;
+            }
+            if correct {
+                for n in w.da.clone() {
+                    engine.inject_input(n, 1000.0).map_err(eng)?;
+                }
+            }
+            advance(&mut engine, protocol.iti_ms).map_err(eng)?;
+            trials.push(Trial {
+                block: b,
+                context,
+                cue_b,
+                target,
+                choice,
+                counts: (l, r),
+                correct,
+            });
+            preparatory.push(prep);
+            correct_run.push_back(correct);
+            correct_in_window += usize::from(correct);
+            if correct_run.len() > protocol.window {
+                correct_in_window -= usize::from(correct_run.pop_front().unwrap());
+            }
+            if correct_run.len() == protocol.window
+                && correct_in_window as f64 >= protocol.criterion * protocol.window as f64
+            {
+                reached = Some(t + 1);
+                break;
+            }
+        }
+        let ws = engine.projection_weights(w.plastic).map_err(eng)?;
+        let plastic_weight_mean_max = (
+            ws.iter().sum::<f64>() / ws.len().max(1) as f64,
+            ws.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        );
+        let block_trials = &trials[first..];
+        let n = block_trials.len();
+        let frac = |ts: &[Trial]| ts.iter().filter(|t| t.correct).count() as f64 / ts.len().max(1) as f64;
+        let last = n.saturating_sub(protocol.window);
+        let cd = coding_direction(&block_trials[last..], &preparatory[first + last..]);
+        blocks.push(Block {
+            context,
+            trials: n,
+            trials_to_criterion: reached,
+            first_window_correct: frac(&block_trials[..n.min(protocol.window)]),
+            last_window_correct: frac(&block_trials[last..]),
+            coding_direction: cd,
+            delay_rate_hz: delay_spikes as f64
+                / (n * w.delay_e.len()) as f64
+                / (protocol.cd_ms * 1e-3),
+            winner_spikes: winner_spikes as f64 / n as f64,
+            plastic_weight_mean_max,
+        });
+    }
+    let cd = |b: usize| blocks.get(b).map(|x: &Block| x.coding_direction.as_slice());
+    let cos = |a: usize, b: usize| match (cd(a), cd(b)) {
+        (Some(x), Some(y)) if !x.is_empty() && !y.is_empty() => cosine(x, y),
+        _ => f64::NAN,
+    };
+    let decode = |block: usize| {
+        let (Some(b0), Some(_)) = (blocks.first(), blocks.get(block)) else {
+            return f64::NAN;
+        };
+        let n0 = b0.trials;
+        let train = n0.saturating_sub(protocol.window)..n0;
+        let Some(dec) = Decoder::fit(&b0.coding_direction, &trials[train.clone()], &preparatory[train]) else {
+            return f64::NAN;
+        };
+        let idx: Vec<usize> = (0..trials.len()).filter(|&i| trials[i].block == block).collect();
+        idx.iter()
+            .filter(|&&i| dec.side(&preparatory[i]) == trials[i].target)
+            .count() as f64
+            / idx.len().max(1) as f64
+    };
+    let ttc = |b: usize| blocks.get(b).and_then(|x| x.trials_to_criterion);
+    let relearning_ratio = match (ttc(0), ttc(2)) {
+        (Some(a), Some(c)) => Some(c as f64 / a as f64),
+        _ => None,
+    };
+    Ok(SeedResult {
+        seed,
+        cos_between_contexts: cos(0, 1),
+        cos_within_context1: cos(0, 2),
+        cos_within_context2: cos(1, 3),
+        decode_context1_again: decode(2),
+        decode_context2: decode(1),
+        relearning_ratio,
+        blocks,
+        trials,
+        preparatory,
+        wall_s: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Mean preparatory activity of correct right-target trials minus that of
+/// correct left-target trials, normalised; empty when a side has none or
+/// the difference is zero.
+pub fn coding_direction(trials: &[Trial], preparatory: &[Vec<u32>]) -> Vec<f64> {
+    let Some(n) = preparatory.first().map(Vec::len) else {
+        return Vec::new();
+    };
+    let mut sums = [vec![0.0; n], vec![0.0; n]];
+    let mut counts = [0usize; 2];
+    for (t, p) in trials.iter().zip(preparatory) {
+        if !t.correct {
+            continue;
+        }
+        let k = usize::from(t.target == Side::Right);
+        counts[k] += 1;
+        for (s, &c) in sums[k].iter_mut().zip(p) {
+            *s += c as f64;
+        }
+    }
+    if counts.contains(&0) {
+        return Vec::new();
+    }
+    let d: Vec<f64> = (0..n)
+        .map(|i| sums[1][i] / counts[1] as f64 - sums[0][i] / counts[0] as f64)
+        .collect();
+    let norm = d.iter().map(|x| x * x).sum::<f64>().sqrt();
+    if norm == 0.0 {
+        return Vec::new();
+    }
+    d.into_iter().map(|x| x / norm).collect()
+}
+
+/// Cosine of two vectors (NaN when one is zero).
+pub fn cosine(a: &[f64], b: &[f64]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na = a.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let nb = b.iter().map(|x| x * x).sum::<f64>().sqrt();
+    dot / (na * nb)
+}
+
+/// A coding direction with a threshold: right when the projection is above it.
+pub struct Decoder {
+    direction: Vec<f64>,
+    threshold: f64,
+}
+
+impl Decoder {
+    /// The threshold half way between the mean projections of the correct
+    /// right- and left-target trials; `None` when a side has none.
+    pub fn fit(direction: &[f64], trials: &[Trial], preparatory: &[Vec<u32>]) -> Option<Self> {
+        if direction.is_empty() {
+            return None;
+        }
+        let mut sums = [0.0; 2];
+        let mut counts = [0usize; 2];
+        for (t, p) in trials.iter().zip(preparatory) {
+            if t.correct {
+                let k = usize::from(t.target == Side::Right);
+                sums[k] += project(direction, p);
+                counts[k] += 1;
+            }
+        }
+        if counts.contains(&0) {
+            return None;
+        }
+        Some(Self {
+            direction: direction.to_vec(),
+            threshold: 0.5 * (sums[0] / counts[0] as f64 + sums[1] / counts[1] as f64),
+        })
+    }
+
+    /// The side a trial's preparatory activity decodes to.
+    pub fn side(&self, preparatory: &[u32]) -> Side {
+        if project(&self.direction, preparatory) > self.threshold {
+            Side::Right
+        } else {
+            Side::Left
+        }
+    }
+}
+
+fn project(direction: &[f64], counts: &[u32]) -> f64 {
+    direction.iter().zip(counts).map(|(d, &c)| d * c as f64).sum()
+}
+
+/// The criteria of EXPERIMENTS.md §3 over the seeds.
+pub fn evaluate(seeds: &[SeedResult], c: &Criteria) -> Vec<CriterionResult> {
+    let crit = |name: String, pass: &dyn Fn(&SeedResult) -> bool, value: &dyn Fn(&SeedResult) -> String| {
+        CriterionResult {
+            name,
+            seeds_passing: seeds.iter().filter(|s| pass(s)).count(),
+            seeds: seeds.len(),
+            values: seeds.iter().map(value).collect::<Vec<_>>().join(" "),
+        }
+    };
+    let f2 = |x: f64| format!("{x:.2}");
+    vec![
+        crit(
+            "every block reaches the switch rule".into(),
+            &|s| s.blocks.iter().all(|b| b.trials_to_criterion.is_some()),
+            &|s| {
+                s.blocks
+                    .iter()
+                    .map(|b| b.trials_to_criterion.map_or("-".into(), |t| t.to_string()))
+                    .collect::<Vec<_>>()
+                    .join("/")
+            },
+        ),
+        crit(
+            format!("contexts' CDs nearly orthogonal: cos(1, 2) < {}", c.orthogonal_below),
+            &|s| s.cos_between_contexts < c.orthogonal_below,
+            &|s| f2(s.cos_between_contexts),
+        ),
+        crit(
+            format!("CD stable within a context across days: cos(1, 1') and cos(2, 2') > {}", c.stable_above),
+            &|s| s.cos_within_context1 > c.stable_above && s.cos_within_context2 > c.stable_above,
+            &|s| format!("{}/{}", f2(s.cos_within_context1), f2(s.cos_within_context2)),
+        ),
+        crit(
+            format!("relearning: trials to criterion of 1' <= {} x those of 1", c.relearning_at_most),
+            &|s| s.relearning_ratio.is_some_and(|r| r <= c.relearning_at_most),
+            &|s| s.relearning_ratio.map_or("-".into(), f2),
+        ),
+        crit(
+            "CD of 1 decodes 1' better than 2".into(),
+            &|s| s.decode_context1_again > s.decode_context2,
+            &|s| format!("{}>{}", f2(s.decode_context1_again), f2(s.decode_context2)),
+        ),
+    ]
+}
+
+/// Runs every seed (in parallel) and evaluates the criteria; writes the
+/// outputs when `out_dir` is set.
+pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentResult, ContextError> {
+    let started = Instant::now();
+    opts.protocol.validate(f64::MIN_POSITIVE)?;
+    let next = AtomicUsize::new(0);
+    let workers = opts.parallel.clamp(1, opts.seeds.len().max(1));
+    let mut results: Vec<Option<Result<SeedResult, ContextError>>> =
+        (0..opts.seeds.len()).map(|_| None).collect();
+    let slots = std::sync::Mutex::new(&mut results);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&seed) = opts.seeds.get(i) else { break };
+                    let r = run_seed(
+                        &opts.description,
+                        &opts.overrides,
+                        seed,
+                        opts.backend,
+                        &opts.protocol,
+                    );
+                    if opts.progress {
+                        match &r {
+                            Ok(s) => eprintln!(
+                                "seed {seed}: trials to criterion {} ({:.0} s)",
+                                s.blocks
+                                    .iter()
+                                    .map(|b| b.trials_to_criterion.map_or("-".into(), |t| t.to_string()))
+                                    .collect::<Vec<_>>()
+                                    .join(" / "),
+                                s.wall_s
+                            ),
+                            Err(e) => eprintln!("seed {seed}: {e}"),
+                        }
+                    }
+                    slots.lock().unwrap()[i] = Some(r);
+                }
+            });
+        }
+    });
+    let seeds: Vec<SeedResult> = results
+        .into_iter()
+        .map(|r| r.expect("every seed ran"))
+        .collect::<Result<_, _>>()?;
+    let thresholds = Criteria::default();
+    let result = ExperimentResult {
+        protocol: opts.protocol.clone(),
+        thresholds,
+        criteria: evaluate(&seeds, &thresholds),
+        seeds,
+        wall_s: started.elapsed().as_secs_f64(),
+    };
+    if let Some(dir) = &opts.out_dir {
+        write_outputs(dir, &result)?;
+    }
+    Ok(result)
+}
+
+impl ExperimentResult {
+    /// Every criterion holds for every seed.
+    pub fn passed(&self) -> bool {
+        self.criteria.iter().all(CriterionResult::passed)
+    }
+
+    /// The table: a row per seed, then the criteria.
+    pub fn table(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let ctx: Vec<String> = self
+            .protocol
+            .blocks
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let again = self.protocol.blocks[..i].contains(c);
+                format!("ctx{c}{}", if again { "'" } else { "" })
+            })
+            .collect();
+        let _ = write!(s, "{:>5}", "seed");
+        for c in &ctx {
+            let _ = write!(s, " {c:>6}");
+        }
+        let _ = writeln!(
+            s,
+            " {:>7} {:>8} {:>8} {:>8} {:>7} {:>7}",
+            "1'/1", "cos(1,2)", "cos(1,1')", "cos(2,2')", "dec 1'", "dec 2"
+        );
+        let f = |x: f64| if x.is_nan() { "-".to_string() } else { format!("{x:.2}") };
+        for r in &self.seeds {
+            let _ = write!(s, "{:>5}", r.seed);
+            for b in &r.blocks {
+                let t = b
+                    .trials_to_criterion
+                    .map_or(format!(">{}", b.trials), |t| t.to_string());
+                let _ = write!(s, " {t:>6}");
+            }
+            let _ = writeln!(
+                s,
+                " {:>7} {:>8} {:>8} {:>8} {:>7} {:>7}",
+                r.relearning_ratio.map_or("-".into(), f),
+                f(r.cos_between_contexts),
+                f(r.cos_within_context1),
+                f(r.cos_within_context2),
+                f(r.decode_context1_again),
+                f(r.decode_context2)
+            );
+        }
+        let _ = writeln!(s, "(trials to {:.0} % correct over {} trials, per block)", self.protocol.criterion * 100.0, self.protocol.window);
+        let _ = writeln!(s);
+        for c in &self.criteria {
+            let _ = writeln!(
+                s,
+                "{} {} ({}/{} seeds: {})",
+                if c.passed() { "PASS" } else { "FAIL" },
+                c.name,
+                c.seeds_passing,
+                c.seeds,
+                c.values
+            );
+        }
+        s
+    }
+}
+
+fn write_outputs(dir: &Path, result: &ExperimentResult) -> Result<(), ContextError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |e: std::io::Error| ContextError::Output {
+            path,
+            message: e.to_string(),
+        }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let summary = dir.join("summary.json");
+    let text = serde_json::to_string_pretty(result).map_err(|e| ContextError::Output {
+        path: summary.clone(),
+        message: e.to_string(),
+    })?;
+    std::fs::write(&summary, text).map_err(io(&summary))?;
+    let table = dir.join("table.txt");
+    std::fs::write(&table, result.table()).map_err(io(&table))?;
+    for r in &result.seeds {
+        let csv = dir.join(format!("trials_seed{}.csv", r.seed));
+        let mut text = String::from("trial,block,context,cue,target,choice,left_spikes,right_spikes,correct\n");
+        for (i, t) in r.trials.iter().enumerate() {
+            let side = |s: Option<Side>| match s {
+                Some(Side::Left) => "left",
+                Some(Side::Right) => "right",
+                None => "none",
+            };
+            text.push_str(&format!(
+                "{},{},{},{},{},{},{},{},{}\n",
+                i + 1,
+                t.block,
+                t.context,
+                if t.cue_b { "B" } else { "A" },
+                side(Some(t.target)),
+                side(t.choice),
+                t.counts.0,
+                t.counts.1,
+                u8::from(t.correct)
+            ));
+        }
+        std::fs::write(&csv, text).map_err(io(&csv))?;
+        let npy = dir.join(format!("preparatory_seed{}.npy", r.seed));
+        let n = r.preparatory.first().map_or(0, Vec::len);
+        let mut w = crate::output::npy::NpyWriter::<u32>::create(&npy, &[n]).map_err(io(&npy))?;
+        for p in &r.preparatory {
+            w.append(p).map_err(io(&npy))?;
+        }
+        w.flush().map_err(io(&npy))?;
+        let cds = dir.join(format!("coding_directions_seed{}.npy", r.seed));
+        let mut w = crate::output::npy::NpyWriter::<f64>::create(&cds, &[n]).map_err(io(&cds))?;
+        for b in &r.blocks {
+            if b.coding_direction.len() == n {
+                w.append(&b.coding_direction).map_err(io(&cds))?;
+            } else {
+                w.append(&vec![f64::NAN; n]).map_err(io(&cds))?;
+            }
+        }
+        w.flush().map_err(io(&cds))?;
+    }
+    let figure = dir.join("figure.png");
+    crate::output::plot_context::plot_context(&figure, result).map_err(|message| ContextError::Output {
+        path: figure.clone(),
+        message,
+    })
+}
