@@ -41,6 +41,21 @@ struct Args {
     /// Trials of the switch rule's window.
     #[arg(long, default_value_t = Protocol::default().window)]
     window: usize,
+    /// Pause of the tonic dopamine after an error of -1, ms.
+    #[arg(long, default_value_t = Protocol::default().dip_ms)]
+    dip_ms: f64,
+    /// Trials of the critic's reward average.
+    #[arg(long, default_value_t = Protocol::default().critic_trials)]
+    critic_trials: f64,
+    /// Spikes of a pool that make the choice (0: more spikes over the epoch).
+    #[arg(long, default_value_t = Protocol::default().decision_spikes)]
+    decision_spikes: u64,
+    /// Overnight gap between blocks: fraction of the learned weight change lost.
+    #[arg(long, default_value_t = Protocol::default().gap.weight_decay)]
+    gap_decay: f64,
+    /// Overnight gap: weight noise, SD as a fraction of Wmax.
+    #[arg(long, default_value_t = Protocol::default().gap.weight_noise)]
+    gap_noise: f64,
     /// Contexts of the blocks, in order (comma-separated 1s and 2s).
     #[arg(long, value_delimiter = ',', default_value = "1,2,1,2")]
     blocks: Vec<u8>,
@@ -72,6 +87,13 @@ fn main() -> ExitCode {
             max_trials: args.max_trials,
             window: args.window,
             blocks: args.blocks,
+            dip_ms: args.dip_ms,
+            gap: renshaw::description::GapSpec {
+                weight_decay: args.gap_decay,
+                weight_noise: args.gap_noise,
+            },
+            decision_spikes: args.decision_spikes,
+            critic_trials: args.critic_trials,
             ..Protocol::default()
         },
         out_dir: Some(args.out.clone()),

@@ -62,6 +62,17 @@ pub struct Protocol {
     pub blocks: Vec<u8>,
     /// What happens to the plastic weights between blocks (days).
     pub gap: GapSpec,
+    /// Spikes of one output pool that make the choice (a race to
+    /// threshold: the winner fires about the same whatever its input, so
+    /// its eligibility measures its inputs' activity); 0: the pool with
+    /// more spikes over the whole response epoch.
+    pub decision_spikes: u64,
+    /// Trials over which the critic averages reward (exponential, weight
+    /// 1 / this): the dopamine signal is the reward prediction error.
+    pub critic_trials: f64,
+    /// How long the tonic dopamine pauses after an error with a prediction
+    /// error of -1, ms (scaled by the error; at most `iti_ms`).
+    pub dip_ms: f64,
 }
 
 impl Default for Protocol {
@@ -79,6 +90,9 @@ impl Default for Protocol {
                 weight_decay: 0.1,
                 weight_noise: 0.02,
             },
+            decision_spikes: 10,
+            critic_trials: 20.0,
+            dip_ms: 700.0,
         }
     }
 }
@@ -186,6 +200,10 @@ pub struct Block {
     pub winner_spikes: f64,
     /// Mean and largest weight of the plastic projection at the block's end.
     pub plastic_weight_mean_max: (f64, f64),
+    /// The readout at the block's end: summed weight from each `delay_e`
+    /// neuron to each output neuron (`left` then `right`), row-major.
+    #[serde(skip)]
+    pub readout: Vec<f64>,
 }
 
 /// One seed's run.
@@ -323,6 +341,18 @@ impl Protocol {
                 self.window, self.max_trials
             ));
         }
+        if !(self.critic_trials.is_finite() && self.critic_trials >= 1.0) {
+            return bad(format!(
+                "critic_trials = {}: must be at least 1",
+                self.critic_trials
+            ));
+        }
+        if !(self.dip_ms.is_finite() && self.dip_ms >= 0.0 && self.dip_ms <= self.iti_ms) {
+            return bad(format!(
+                "dip_ms = {} ms: must be in [0, iti_ms = {} ms]",
+                self.dip_ms, self.iti_ms
+            ));
+        }
         if !(self.criterion > 0.0 && self.criterion <= 1.0) {
             return bad(format!("criterion = {}: must be in (0, 1]", self.criterion));
         }
@@ -346,8 +376,9 @@ impl Protocol {
 
 /// Where the trial loop finds what it drives and reads.
 struct Wiring {
-    /// Stimuli of cue_a, cue_b, ctx1, ctx2, go: index and rate when on (Hz).
-    inputs: [(usize, f64); 5],
+    /// Stimuli of cue_a, cue_b, ctx1, ctx2, go, DA (tonic): index and rate
+    /// when on (Hz).
+    inputs: [(usize, f64); 6],
     delay_e: std::ops::Range<usize>,
     left: std::ops::Range<usize>,
     right: std::ops::Range<usize>,
@@ -386,6 +417,7 @@ fn wiring(net: &Network, file: &str) -> Result<Wiring, ContextError> {
         stimulus_of(&[range("ctx1")?], "`ctx1`")?,
         stimulus_of(&[range("ctx2")?], "`ctx2`")?,
         stimulus_of(&[left.clone(), right.clone()], "`left` and `right` (the go cue)")?,
+        stimulus_of(&[range("DA")?], "`DA` (tonic dopamine)")?,
     ];
     let out_pops: Vec<usize> = ["left", "right"]
         .iter()
@@ -464,10 +496,14 @@ pub fn run_seed(
         chunk.samples.clear();
         engine.advance(steps(ms), &mut chunk)
     };
-    for &(stim, _) in &w.inputs {
+    for &(stim, _) in &w.inputs[..5] {
         engine.set_stimulus_rate(stim, 0.0).map_err(eng)?;
     }
+    let tonic = w.inputs[5];
+    // The critic: the expected reward, an exponential average over trials.
+    let mut expected = 0.5;
     let all_weights0 = engine.synapse_weights().map_err(eng)?;
+    let synapse_ids = crate::engine::projection_synapses(&net, w.plastic);
     let mut draws = Stream::new(seed, stream_id(Purpose::Trial, 0), 0);
     let mut trials = Vec::new();
     let mut preparatory = Vec::new();
@@ -512,10 +548,24 @@ pub fn run_seed(
                 .collect();
             delay_spikes += prep.iter().map(|&c| c as u64).sum::<u64>();
             engine.set_stimulus_rate(go.0, go.1).map_err(eng)?;
-            advance(&mut engine, protocol.response_ms).map_err(eng)?;
-            let end = engine.spike_counts();
-            let count = |r: &std::ops::Range<usize>| r.clone().map(|i| end[i] - after[i]).sum::<u64>();
-            let (l, r) = (count(&w.left), count(&w.right));
+            // A race: the first pool to reach `decision_spikes` is the
+            // choice and ends the response epoch; with none by its end
+            // (or decision_spikes = 0), the pool with more spikes.
+            let response_steps = steps(protocol.response_ms);
+            let (mut l, mut r) = (0, 0);
+            let mut elapsed = 0;
+            while elapsed < response_steps {
+                let stride = if protocol.decision_spikes == 0 { response_steps } else { 1 };
+                advance(&mut engine, stride as f64 * dt).map_err(eng)?;
+                elapsed += stride;
+                let now = engine.spike_counts();
+                let count = |r: &std::ops::Range<usize>| r.clone().map(|i| now[i] - after[i]).sum::<u64>();
+                (l, r) = (count(&w.left), count(&w.right));
+                if protocol.decision_spikes > 0 && l.max(r) >= protocol.decision_spikes {
+                    break;
+                }
+            }
+            let rest_of_response = (response_steps - elapsed) as f64 * dt;
             let choice = match l.cmp(&r) {
                 std::cmp::Ordering::Greater => Some(Side::Left),
                 std::cmp::Ordering::Less => Some(Side::Right),
@@ -527,12 +577,28 @@ pub fn run_seed(
             for stim in [cue, ctx, go] {
                 engine.set_stimulus_rate(stim.0, 0.0).map_err(eng)?;
             }
-            if correct {
-                for n in w.da.clone() {
+            // Dopamine carries the reward prediction error: a burst of
+            // round(error x DA neurons) spikes, or a pause of the tonic
+            // firing (error x dip_ms) after a worse than expected trial.
+            let error = f64::from(u8::from(correct)) - expected;
+            expected += (f64::from(u8::from(correct)) - expected) / protocol.critic_trials;
+            let mut dip = 0.0;
+            if error > 0.0 {
+                let k = (error * w.da.len() as f64).round() as u32;
+                for n in w.da.start..w.da.start + k {
                     engine.inject_input(n, 1000.0).map_err(eng)?;
                 }
+            } else if error < 0.0 {
+                dip = (-error * protocol.dip_ms / dt).round() * dt;
             }
-            advance(&mut engine, protocol.iti_ms).map_err(eng)?;
+            if dip > 0.0 {
+                engine.set_stimulus_rate(tonic.0, 0.0).map_err(eng)?;
+                advance(&mut engine, dip).map_err(eng)?;
+                engine.set_stimulus_rate(tonic.0, tonic.1).map_err(eng)?;
+            }
+            if protocol.iti_ms + rest_of_response - dip > 0.0 {
+                advance(&mut engine, protocol.iti_ms + rest_of_response - dip).map_err(eng)?;
+            }
             trials.push(Trial {
                 block: b,
                 context,
@@ -556,6 +622,16 @@ pub fn run_seed(
             }
         }
         let ws = engine.projection_weights(w.plastic).map_err(eng)?;
+        let mut readout = vec![0.0; w.delay_e.len() * (w.left.len() + w.right.len())];
+        let out_start = w.left.start.min(w.right.start);
+        let n_out = w.left.len() + w.right.len();
+        for (&k, &wk) in synapse_ids.iter().zip(&ws) {
+            let src = source_of(&net, k);
+            let tgt = net.synapses.target[k] as usize;
+            if w.delay_e.contains(&src) && (out_start..out_start + n_out).contains(&tgt) {
+                readout[(src - w.delay_e.start) * n_out + tgt - out_start] += wk;
+            }
+        }
         let plastic_weight_mean_max = (
             ws.iter().sum::<f64>() / ws.len().max(1) as f64,
             ws.iter().copied().fold(f64::NEG_INFINITY, f64::max),
@@ -577,6 +653,7 @@ pub fn run_seed(
                 / (protocol.cd_ms * 1e-3),
             winner_spikes: winner_spikes as f64 / n as f64,
             plastic_weight_mean_max,
+            readout,
         });
     }
     let cd = |b: usize| blocks.get(b).map(|x: &Block| x.coding_direction.as_slice());
@@ -617,6 +694,11 @@ pub fn run_seed(
         preparatory,
         wall_s: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The source neuron of synapse `k`.
+fn source_of(net: &Network, k: usize) -> usize {
+    net.synapses.row_start.partition_point(|&s| s <= k as u64) - 1
 }
 
 /// Mean preparatory activity of correct right-target trials minus that of
@@ -933,10 +1015,93 @@ fn write_outputs(dir: &Path, result: &ExperimentResult) -> Result<(), ContextErr
             }
         }
         w.flush().map_err(io(&cds))?;
+        let readout = dir.join(format!("readout_seed{}.npy", r.seed));
+        let m = r.blocks.first().map_or(0, |b| b.readout.len());
+        let mut w = crate::output::npy::NpyWriter::<f64>::create(&readout, &[m]).map_err(io(&readout))?;
+        for b in &r.blocks {
+            w.append(&b.readout).map_err(io(&readout))?;
+        }
+        w.flush().map_err(io(&readout))?;
     }
     let figure = dir.join("figure.png");
     crate::output::plot_context::plot_context(&figure, result).map_err(|message| ContextError::Output {
         path: figure.clone(),
         message,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trial(target: Side, correct: bool) -> Trial {
+        Trial {
+            block: 0,
+            context: 1,
+            cue_b: target == Side::Right,
+            target,
+            choice: Some(if correct { target } else if target == Side::Left { Side::Right } else { Side::Left }),
+            counts: (0, 0),
+            correct,
+        }
+    }
+
+    #[test]
+    fn the_coding_direction_is_the_normalised_right_minus_left_mean_of_correct_trials() {
+        let trials = [
+            trial(Side::Right, true),
+            trial(Side::Right, true),
+            trial(Side::Left, true),
+            trial(Side::Left, false), // an error: left out
+        ];
+        let prep = vec![vec![4, 0, 1], vec![2, 0, 1], vec![0, 3, 1], vec![100, 100, 100]];
+        let cd = coding_direction(&trials, &prep);
+        // right mean (3, 0, 1) - left mean (0, 3, 1) = (3, -3, 0) / sqrt(18)
+        let s = 1.0 / 2f64.sqrt();
+        for (x, want) in cd.iter().zip([s, -s, 0.0]) {
+            assert!((x - want).abs() < 1e-12, "{cd:?}");
+        }
+        assert!(coding_direction(&trials[..2], &prep[..2]).is_empty(), "no left trial");
+        let dec = Decoder::fit(&cd, &trials, &prep).unwrap();
+        assert_eq!(dec.side(&[5, 0, 0]), Side::Right);
+        assert_eq!(dec.side(&[0, 5, 0]), Side::Left);
+        assert!(Decoder::fit(&[], &trials, &prep).is_none());
+    }
+
+    #[test]
+    fn cosines_and_the_mapping() {
+        assert!((cosine(&[1.0, 0.0], &[0.0, 2.0])).abs() < 1e-12);
+        assert!((cosine(&[1.0, 1.0], &[-2.0, -2.0]) + 1.0).abs() < 1e-12);
+        assert!(cosine(&[0.0, 0.0], &[1.0, 0.0]).is_nan());
+        assert_eq!(target_side(1, false), Side::Left);
+        assert_eq!(target_side(1, true), Side::Right);
+        assert_eq!(target_side(2, false), Side::Right);
+        assert_eq!(target_side(2, true), Side::Left);
+    }
+
+    #[test]
+    fn criteria_need_every_seed() {
+        let seed = |ratio: Option<f64>, cos12: f64| SeedResult {
+            seed: 1,
+            blocks: vec![],
+            trials: vec![],
+            preparatory: vec![],
+            cos_between_contexts: cos12,
+            cos_within_context1: 0.9,
+            cos_within_context2: 0.9,
+            decode_context1_again: 0.9,
+            decode_context2: 0.1,
+            relearning_ratio: ratio,
+            wall_s: 0.0,
+        };
+        let c = Criteria::default();
+        let all = evaluate(&[seed(Some(0.5), 0.1), seed(Some(0.8), 0.1)], &c);
+        let by = |name: &str| all.iter().find(|x| x.name.starts_with(name)).unwrap();
+        assert!(!by("relearning").passed());
+        assert_eq!(by("relearning").seeds_passing, 1);
+        assert!(by("contexts' CDs").passed());
+        assert!(by("CD stable").passed());
+        let none = evaluate(&[seed(None, f64::NAN)], &c);
+        assert!(!none.iter().find(|x| x.name.starts_with("contexts'")).unwrap().passed(), "NaN cosine passes nothing");
+    }
 }

@@ -39,6 +39,7 @@ pub fn plot_context(path: &Path, result: &ExperimentResult) -> Result<(), String
         .light_line_style(TRANSPARENT)
         .bold_line_style(BLACK.mix(0.12))
         .x_desc("trial")
+        .x_label_formatter(&|x| format!("{x:.0}"))
         .y_desc("fraction correct")
         .label_style(text(15.0))
         .axis_desc_style(text(17.0))
@@ -77,7 +78,7 @@ pub fn plot_context(path: &Path, result: &ExperimentResult) -> Result<(), String
                         .iter()
                         .map(|&(x, y, _)| (x, y))
                         .collect::<Vec<_>>(),
-                    colour.mix(0.8).stroke_width(2),
+                    colour.mix(0.7).stroke_width(1),
                 )))
                 .map_err(|e| err(&e))?;
             if end < points.len() {
