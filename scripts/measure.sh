@@ -4,7 +4,8 @@
 # 0.1 on the CPU and the GPU, pd14 at scale 1.0 on a hardware GPU), batched
 # sweeps of the spinal circuit (instance-seconds per wall-second against the
 # batch size), the spinal experiment and the distal-reward GPU check on a
-# hardware GPU, the criterion benchmarks, and (when nest-simulator is
+# hardware GPU, the context-memory experiment (CPU, and GPU when there is
+# one), the criterion benchmarks, and (when nest-simulator is
 # importable) NEST on the same Brunel network.
 # Usage: scripts/measure.sh [OUTDIR]   (default runs/measure; $OUT if set)
 # BENCH_REPEATS (default 3) sets the measured runs per suite and backend.
@@ -70,6 +71,18 @@ if ./target/release/renshaw info --json 2>/dev/null \
     | grep -E "test result|panicked|rewarded" | tee -a "$out/measure.log"
 else
   log "no hardware GPU: GPU sweeps, spinal experiment and distal-reward check not run"
+fi
+
+log "context memory (EXPERIMENTS.md §3), 5 seeds on the CPU"
+/usr/bin/time -f "wall %e s, max RSS %M kB" \
+  ./target/release/examples/context_memory --out "$out/context_cpu" 2>&1 \
+  | grep -E "PASS|FAIL|wall" | tee -a "$out/measure.log"
+if ./target/release/renshaw info --json 2>/dev/null \
+    | grep -qE '"device_type": "(DiscreteGpu|IntegratedGpu|VirtualGpu)"'; then
+  log "context memory, 5 seeds on the GPU"
+  /usr/bin/time -f "wall %e s, max RSS %M kB" \
+    ./target/release/examples/context_memory --backend gpu --out "$out/context_gpu" 2>&1 \
+    | grep -E "PASS|FAIL|wall" | tee -a "$out/measure.log"
 fi
 
 log "criterion"

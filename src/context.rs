@@ -326,7 +326,9 @@ impl Protocol {
             ("iti_ms", self.iti_ms),
         ] {
             if !(v.is_finite() && v >= dt) {
-                return bad(format!("{name} = {v} ms: must be at least one step ({dt} ms)"));
+                return bad(format!(
+                    "{name} = {v} ms: must be at least one step ({dt} ms)"
+                ));
             }
         }
         if self.cd_ms > self.prep_ms {
@@ -399,16 +401,26 @@ fn wiring(net: &Network, file: &str) -> Result<Wiring, ContextError> {
             .ok_or_else(|| missing(format!("no population `{name}` (the trial loop needs cue_a, cue_b, ctx1, ctx2, delay_e, left, right, DA)")))
     };
     let stimulus_of = |ranges: &[std::ops::Range<usize>], what: &str| {
-        let want: Vec<u32> = ranges.iter().flat_map(|r| r.clone().map(|i| i as u32)).collect();
+        let want: Vec<u32> = ranges
+            .iter()
+            .flat_map(|r| r.clone().map(|i| i as u32))
+            .collect();
         net.stimuli
             .iter()
             .find_map(|s| match s {
-                Stimulus::Poisson { index, targets, lambda, .. } if *targets == want => {
-                    Some((*index, lambda / (net.dt * 1e-3)))
-                }
+                Stimulus::Poisson {
+                    index,
+                    targets,
+                    lambda,
+                    ..
+                } if *targets == want => Some((*index, lambda / (net.dt * 1e-3))),
                 _ => None,
             })
-            .ok_or_else(|| missing(format!("no Poisson stimulus whose targets are exactly {what}")))
+            .ok_or_else(|| {
+                missing(format!(
+                    "no Poisson stimulus whose targets are exactly {what}"
+                ))
+            })
     };
     let (left, right) = (range("left")?, range("right")?);
     let inputs = [
@@ -416,7 +428,10 @@ fn wiring(net: &Network, file: &str) -> Result<Wiring, ContextError> {
         stimulus_of(&[range("cue_b")?], "`cue_b`")?,
         stimulus_of(&[range("ctx1")?], "`ctx1`")?,
         stimulus_of(&[range("ctx2")?], "`ctx2`")?,
-        stimulus_of(&[left.clone(), right.clone()], "`left` and `right` (the go cue)")?,
+        stimulus_of(
+            &[left.clone(), right.clone()],
+            "`left` and `right` (the go cue)",
+        )?,
         stimulus_of(&[range("DA")?], "`DA` (tonic dopamine)")?,
     ];
     let out_pops: Vec<usize> = ["left", "right"]
@@ -452,8 +467,8 @@ pub fn run_seed(
     let mut all = overrides.to_vec();
     all.push(
         format!("network.seed={seed}")
-            .parse()
-            .map_err(|e| ContextError::Description(format!("{e}")))?,
+            .parse::<Override>()
+            .map_err(|e| ContextError::Description(e.to_string()))?,
     );
     let desc = load_with(path, &all).map_err(|e| ContextError::Description(e.to_string()))?;
     let net = build(&desc).map_err(|e| ContextError::Description(format!("{file}: {e}")))?;
@@ -555,11 +570,16 @@ pub fn run_seed(
             let (mut l, mut r) = (0, 0);
             let mut elapsed = 0;
             while elapsed < response_steps {
-                let stride = if protocol.decision_spikes == 0 { response_steps } else { 1 };
+                let stride = if protocol.decision_spikes == 0 {
+                    response_steps
+                } else {
+                    1
+                };
                 advance(&mut engine, stride as f64 * dt).map_err(eng)?;
                 elapsed += stride;
                 let now = engine.spike_counts();
-                let count = |r: &std::ops::Range<usize>| r.clone().map(|i| now[i] - after[i]).sum::<u64>();
+                let count =
+                    |r: &std::ops::Range<usize>| r.clone().map(|i| now[i] - after[i]).sum::<u64>();
                 (l, r) = (count(&w.left), count(&w.right));
                 if protocol.decision_spikes > 0 && l.max(r) >= protocol.decision_spikes {
                     break;
@@ -638,7 +658,8 @@ pub fn run_seed(
         );
         let block_trials = &trials[first..];
         let n = block_trials.len();
-        let frac = |ts: &[Trial]| ts.iter().filter(|t| t.correct).count() as f64 / ts.len().max(1) as f64;
+        let frac =
+            |ts: &[Trial]| ts.iter().filter(|t| t.correct).count() as f64 / ts.len().max(1) as f64;
         let last = n.saturating_sub(protocol.window);
         let cd = coding_direction(&block_trials[last..], &preparatory[first + last..]);
         blocks.push(Block {
@@ -667,10 +688,16 @@ pub fn run_seed(
         };
         let n0 = b0.trials;
         let train = n0.saturating_sub(protocol.window)..n0;
-        let Some(dec) = Decoder::fit(&b0.coding_direction, &trials[train.clone()], &preparatory[train]) else {
+        let Some(dec) = Decoder::fit(
+            &b0.coding_direction,
+            &trials[train.clone()],
+            &preparatory[train],
+        ) else {
             return f64::NAN;
         };
-        let idx: Vec<usize> = (0..trials.len()).filter(|&i| trials[i].block == block).collect();
+        let idx: Vec<usize> = (0..trials.len())
+            .filter(|&i| trials[i].block == block)
+            .collect();
         idx.iter()
             .filter(|&&i| dec.side(&preparatory[i]) == trials[i].target)
             .count() as f64
@@ -783,12 +810,18 @@ impl Decoder {
 }
 
 fn project(direction: &[f64], counts: &[u32]) -> f64 {
-    direction.iter().zip(counts).map(|(d, &c)| d * c as f64).sum()
+    direction
+        .iter()
+        .zip(counts)
+        .map(|(d, &c)| d * c as f64)
+        .sum()
 }
 
 /// The criteria of EXPERIMENTS.md §3 over the seeds.
 pub fn evaluate(seeds: &[SeedResult], c: &Criteria) -> Vec<CriterionResult> {
-    let crit = |name: String, pass: &dyn Fn(&SeedResult) -> bool, value: &dyn Fn(&SeedResult) -> String| {
+    let crit = |name: String,
+                pass: &dyn Fn(&SeedResult) -> bool,
+                value: &dyn Fn(&SeedResult) -> String| {
         CriterionResult {
             name,
             seeds_passing: seeds.iter().filter(|s| pass(s)).count(),
@@ -810,18 +843,36 @@ pub fn evaluate(seeds: &[SeedResult], c: &Criteria) -> Vec<CriterionResult> {
             },
         ),
         crit(
-            format!("contexts' CDs nearly orthogonal: cos(1, 2) < {}", c.orthogonal_below),
+            format!(
+                "contexts' CDs nearly orthogonal: cos(1, 2) < {}",
+                c.orthogonal_below
+            ),
             &|s| s.cos_between_contexts < c.orthogonal_below,
             &|s| f2(s.cos_between_contexts),
         ),
         crit(
-            format!("CD stable within a context across days: cos(1, 1') and cos(2, 2') > {}", c.stable_above),
+            format!(
+                "CD stable within a context across days: cos(1, 1') and cos(2, 2') > {}",
+                c.stable_above
+            ),
             &|s| s.cos_within_context1 > c.stable_above && s.cos_within_context2 > c.stable_above,
-            &|s| format!("{}/{}", f2(s.cos_within_context1), f2(s.cos_within_context2)),
+            &|s| {
+                format!(
+                    "{}/{}",
+                    f2(s.cos_within_context1),
+                    f2(s.cos_within_context2)
+                )
+            },
         ),
         crit(
-            format!("relearning: trials to criterion of 1' <= {} x those of 1", c.relearning_at_most),
-            &|s| s.relearning_ratio.is_some_and(|r| r <= c.relearning_at_most),
+            format!(
+                "relearning: trials to criterion of 1' <= {} x those of 1",
+                c.relearning_at_most
+            ),
+            &|s| {
+                s.relearning_ratio
+                    .is_some_and(|r| r <= c.relearning_at_most)
+            },
             &|s| s.relearning_ratio.map_or("-".into(), f2),
         ),
         crit(
@@ -847,7 +898,9 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentResult, Cont
             scope.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&seed) = opts.seeds.get(i) else { break };
+                    let Some(&seed) = opts.seeds.get(i) else {
+                        break;
+                    };
                     let r = run_seed(
                         &opts.description,
                         &opts.overrides,
@@ -861,7 +914,9 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentResult, Cont
                                 "seed {seed}: trials to criterion {} ({:.0} s)",
                                 s.blocks
                                     .iter()
-                                    .map(|b| b.trials_to_criterion.map_or("-".into(), |t| t.to_string()))
+                                    .map(|b| b
+                                        .trials_to_criterion
+                                        .map_or("-".into(), |t| t.to_string()))
                                     .collect::<Vec<_>>()
                                     .join(" / "),
                                 s.wall_s
@@ -921,7 +976,13 @@ impl ExperimentResult {
             " {:>7} {:>8} {:>8} {:>8} {:>7} {:>7}",
             "1'/1", "cos(1,2)", "cos(1,1')", "cos(2,2')", "dec 1'", "dec 2"
         );
-        let f = |x: f64| if x.is_nan() { "-".to_string() } else { format!("{x:.2}") };
+        let f = |x: f64| {
+            if x.is_nan() {
+                "-".to_string()
+            } else {
+                format!("{x:.2}")
+            }
+        };
         for r in &self.seeds {
             let _ = write!(s, "{:>5}", r.seed);
             for b in &r.blocks {
@@ -941,7 +1002,12 @@ impl ExperimentResult {
                 f(r.decode_context2)
             );
         }
-        let _ = writeln!(s, "(trials to {:.0} % correct over {} trials, per block)", self.protocol.criterion * 100.0, self.protocol.window);
+        let _ = writeln!(
+            s,
+            "(trials to {:.0} % correct over {} trials, per block)",
+            self.protocol.criterion * 100.0,
+            self.protocol.window
+        );
         let _ = writeln!(s);
         for c in &self.criteria {
             let _ = writeln!(
@@ -977,7 +1043,9 @@ fn write_outputs(dir: &Path, result: &ExperimentResult) -> Result<(), ContextErr
     std::fs::write(&table, result.table()).map_err(io(&table))?;
     for r in &result.seeds {
         let csv = dir.join(format!("trials_seed{}.csv", r.seed));
-        let mut text = String::from("trial,block,context,cue,target,choice,left_spikes,right_spikes,correct\n");
+        let mut text = String::from(
+            "trial,block,context,cue,target,choice,left_spikes,right_spikes,correct\n",
+        );
         for (i, t) in r.trials.iter().enumerate() {
             let side = |s: Option<Side>| match s {
                 Some(Side::Left) => "left",
@@ -1017,16 +1085,19 @@ fn write_outputs(dir: &Path, result: &ExperimentResult) -> Result<(), ContextErr
         w.flush().map_err(io(&cds))?;
         let readout = dir.join(format!("readout_seed{}.npy", r.seed));
         let m = r.blocks.first().map_or(0, |b| b.readout.len());
-        let mut w = crate::output::npy::NpyWriter::<f64>::create(&readout, &[m]).map_err(io(&readout))?;
+        let mut w =
+            crate::output::npy::NpyWriter::<f64>::create(&readout, &[m]).map_err(io(&readout))?;
         for b in &r.blocks {
             w.append(&b.readout).map_err(io(&readout))?;
         }
         w.flush().map_err(io(&readout))?;
     }
     let figure = dir.join("figure.png");
-    crate::output::plot_context::plot_context(&figure, result).map_err(|message| ContextError::Output {
-        path: figure.clone(),
-        message,
+    crate::output::plot_context::plot_context(&figure, result).map_err(|message| {
+        ContextError::Output {
+            path: figure.clone(),
+            message,
+        }
     })
 }
 
@@ -1040,7 +1111,13 @@ mod tests {
             context: 1,
             cue_b: target == Side::Right,
             target,
-            choice: Some(if correct { target } else if target == Side::Left { Side::Right } else { Side::Left }),
+            choice: Some(if correct {
+                target
+            } else if target == Side::Left {
+                Side::Right
+            } else {
+                Side::Left
+            }),
             counts: (0, 0),
             correct,
         }
@@ -1054,14 +1131,22 @@ mod tests {
             trial(Side::Left, true),
             trial(Side::Left, false), // an error: left out
         ];
-        let prep = vec![vec![4, 0, 1], vec![2, 0, 1], vec![0, 3, 1], vec![100, 100, 100]];
+        let prep = vec![
+            vec![4, 0, 1],
+            vec![2, 0, 1],
+            vec![0, 3, 1],
+            vec![100, 100, 100],
+        ];
         let cd = coding_direction(&trials, &prep);
         // right mean (3, 0, 1) - left mean (0, 3, 1) = (3, -3, 0) / sqrt(18)
         let s = 1.0 / 2f64.sqrt();
         for (x, want) in cd.iter().zip([s, -s, 0.0]) {
             assert!((x - want).abs() < 1e-12, "{cd:?}");
         }
-        assert!(coding_direction(&trials[..2], &prep[..2]).is_empty(), "no left trial");
+        assert!(
+            coding_direction(&trials[..2], &prep[..2]).is_empty(),
+            "no left trial"
+        );
         let dec = Decoder::fit(&cd, &trials, &prep).unwrap();
         assert_eq!(dec.side(&[5, 0, 0]), Side::Right);
         assert_eq!(dec.side(&[0, 5, 0]), Side::Left);
@@ -1102,6 +1187,13 @@ mod tests {
         assert!(by("contexts' CDs").passed());
         assert!(by("CD stable").passed());
         let none = evaluate(&[seed(None, f64::NAN)], &c);
-        assert!(!none.iter().find(|x| x.name.starts_with("contexts'")).unwrap().passed(), "NaN cosine passes nothing");
+        assert!(
+            !none
+                .iter()
+                .find(|x| x.name.starts_with("contexts'"))
+                .unwrap()
+                .passed(),
+            "NaN cosine passes nothing"
+        );
     }
 }

@@ -145,7 +145,10 @@ pub fn plot_context(path: &Path, result: &ExperimentResult) -> Result<(), String
     ];
     cos_chart
         .draw_series(limits.iter().map(|&(x, y)| {
-            PathElement::new(vec![(x - 0.35, y), (x + 0.35, y)], BLACK.mix(0.5).stroke_width(1))
+            PathElement::new(
+                vec![(x - 0.35, y), (x + 0.35, y)],
+                BLACK.mix(0.5).stroke_width(1),
+            )
         }))
         .map_err(|e| err(&e))?;
     let n = result.seeds.len().max(1);
