@@ -44,6 +44,9 @@ struct Args {
     /// Pause of the tonic dopamine after an error of -1, ms.
     #[arg(long, default_value_t = Protocol::default().dip_ms)]
     dip_ms: f64,
+    /// The critic: `per_state` (context x cue) or `global`.
+    #[arg(long, default_value = "per_state")]
+    critic: renshaw::context::Critic,
     /// Trials of the critic's reward average.
     #[arg(long, default_value_t = Protocol::default().critic_trials)]
     critic_trials: f64,
@@ -94,6 +97,7 @@ fn main() -> ExitCode {
             },
             decision_spikes: args.decision_spikes,
             critic_trials: args.critic_trials,
+            critic: args.critic,
             ..Protocol::default()
         },
         out_dir: Some(args.out.clone()),

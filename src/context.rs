@@ -67,6 +67,8 @@ pub struct Protocol {
     /// its eligibility measures its inputs' activity); 0: the pool with
     /// more spikes over the whole response epoch.
     pub decision_spikes: u64,
+    /// What the critic's expectation is of.
+    pub critic: Critic,
     /// Trials over which the critic averages reward (exponential, weight
     /// 1 / this): the dopamine signal is the reward prediction error.
     pub critic_trials: f64,
@@ -91,8 +93,32 @@ impl Default for Protocol {
                 weight_noise: 0.02,
             },
             decision_spikes: 10,
+            critic: Critic::PerState,
             critic_trials: 20.0,
             dip_ms: 700.0,
+        }
+    }
+}
+
+/// The critic whose expectation the dopamine signal is measured against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Critic {
+    /// One running average of reward over all trials.
+    Global,
+    /// One per state, context x cue (the value of the cue in its context,
+    /// as dopamine neurons signal it): a context seen before starts with
+    /// the expectation it had when it was left.
+    PerState,
+}
+
+impl std::str::FromStr for Critic {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "global" => Ok(Self::Global),
+            "per_state" | "per-state" | "state" => Ok(Self::PerState),
+            _ => Err(format!("unknown critic `{s}`: global or per_state")),
         }
     }
 }
@@ -515,8 +541,9 @@ pub fn run_seed(
         engine.set_stimulus_rate(stim, 0.0).map_err(eng)?;
     }
     let tonic = w.inputs[5];
-    // The critic: the expected reward, an exponential average over trials.
-    let mut expected = 0.5;
+    // The critic: the expected reward, an exponential average over trials,
+    // one for all trials or one per state (context x cue).
+    let mut expected = [[0.5; 2]; 3];
     let all_weights0 = engine.synapse_weights().map_err(eng)?;
     let synapse_ids = crate::engine::projection_synapses(&net, w.plastic);
     let mut draws = Stream::new(seed, stream_id(Purpose::Trial, 0), 0);
@@ -600,8 +627,12 @@ pub fn run_seed(
             // Dopamine carries the reward prediction error: a burst of
             // round(error x DA neurons) spikes, or a pause of the tonic
             // firing (error x dip_ms) after a worse than expected trial.
-            let error = f64::from(u8::from(correct)) - expected;
-            expected += (f64::from(u8::from(correct)) - expected) / protocol.critic_trials;
+            let value = match protocol.critic {
+                Critic::Global => &mut expected[0][0],
+                Critic::PerState => &mut expected[usize::from(context)][usize::from(cue_b)],
+            };
+            let error = f64::from(u8::from(correct)) - *value;
+            *value += error / protocol.critic_trials;
             let mut dip = 0.0;
             if error > 0.0 {
                 let k = (error * w.da.len() as f64).round() as u32;
@@ -1162,6 +1193,13 @@ mod tests {
         assert_eq!(target_side(1, true), Side::Right);
         assert_eq!(target_side(2, false), Side::Right);
         assert_eq!(target_side(2, true), Side::Left);
+        assert_eq!("global".parse::<Critic>(), Ok(Critic::Global));
+        assert_eq!("per_state".parse::<Critic>(), Ok(Critic::PerState));
+        assert!(
+            "td".parse::<Critic>()
+                .unwrap_err()
+                .contains("global or per_state")
+        );
     }
 
     #[test]
