@@ -106,7 +106,7 @@ fn main() -> ExitCode {
     eprintln!(
         "context memory: {} seed(s), {} at once, on {:?}",
         opts.seeds.len(),
-        parallel,
+        parallel.min(opts.seeds.len()),
         opts.backend
     );
     match run_experiment(&opts) {

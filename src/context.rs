@@ -342,8 +342,9 @@ pub enum ContextError {
 }
 
 impl Protocol {
-    /// Checks the protocol against the network's step.
-    pub fn validate(&self, dt: f64) -> Result<(), ContextError> {
+    /// Checks the protocol; with `dt`, also that its durations are on the
+    /// network's step grid.
+    pub fn validate(&self, dt: Option<f64>) -> Result<(), ContextError> {
         let bad = |m: String| Err(ContextError::Protocol(m));
         for (name, v) in [
             ("prep_ms", self.prep_ms),
@@ -351,9 +352,18 @@ impl Protocol {
             ("response_ms", self.response_ms),
             ("iti_ms", self.iti_ms),
         ] {
-            if !(v.is_finite() && v >= dt) {
+            if !(v.is_finite() && v > 0.0) {
+                return bad(format!("{name} = {v} ms: must be a positive duration"));
+            }
+            let Some(dt) = dt else { continue };
+            if v < dt {
                 return bad(format!(
                     "{name} = {v} ms: must be at least one step ({dt} ms)"
+                ));
+            }
+            if ((v / dt).round() * dt - v).abs() > 1e-9 * v.max(1.0) {
+                return bad(format!(
+                    "{name} = {v} ms: not a multiple of the step dt = {dt} ms"
                 ));
             }
         }
@@ -498,10 +508,11 @@ pub fn run_seed(
     );
     let desc = load_with(path, &all).map_err(|e| ContextError::Description(e.to_string()))?;
     let net = build(&desc).map_err(|e| ContextError::Description(format!("{file}: {e}")))?;
-    protocol.validate(net.dt)?;
+    protocol.validate(Some(net.dt))?;
     let w = wiring(&net, &file)?;
     let dt = net.dt;
-    let steps = |ms: f64| (ms / dt).round().max(1.0) as u64;
+    // Every duration is on the step grid (Protocol::validate).
+    let steps = |ms: f64| (ms / dt).round() as u64;
     let trial_steps =
         steps(protocol.prep_ms) + steps(protocol.response_ms) + steps(protocol.iti_ms);
     let most = trial_steps * (protocol.max_trials * protocol.blocks.len()) as u64;
@@ -533,6 +544,9 @@ pub fn run_seed(
     let eng = |source: EngineError| ContextError::Engine { seed, source };
     let mut chunk = Chunk::default();
     let mut advance = |engine: &mut Box<dyn Engine + Send>, ms: f64| {
+        if steps(ms) == 0 {
+            return Ok(());
+        }
         chunk.spikes.clear();
         chunk.samples.clear();
         engine.advance(steps(ms), &mut chunk)
@@ -918,7 +932,7 @@ pub fn evaluate(seeds: &[SeedResult], c: &Criteria) -> Vec<CriterionResult> {
 /// outputs when `out_dir` is set.
 pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentResult, ContextError> {
     let started = Instant::now();
-    opts.protocol.validate(f64::MIN_POSITIVE)?;
+    opts.protocol.validate(None)?;
     let next = AtomicUsize::new(0);
     let workers = opts.parallel.clamp(1, opts.seeds.len().max(1));
     let mut results: Vec<Option<Result<SeedResult, ContextError>>> =

@@ -235,7 +235,7 @@ fn a_circuit_without_what_the_loop_drives_is_an_error_naming_it() {
 
 #[test]
 fn impossible_protocols_are_errors_naming_the_setting() {
-    let check = |p: Protocol, needle: &str| match p.validate(1.0) {
+    let check = |p: Protocol, needle: &str| match p.validate(Some(1.0)) {
         Err(e) => assert!(e.to_string().contains(needle), "{e}"),
         Ok(()) => panic!("{needle}: accepted"),
     };
@@ -299,6 +299,6 @@ fn impossible_protocols_are_errors_naming_the_setting() {
     let mut gap = base();
     gap.gap.weight_decay = 2.0;
     check(gap, "gap.weight_decay");
-    assert!(base().validate(1.0).is_ok());
+    assert!(base().validate(Some(1.0)).is_ok());
     assert!(Path::new(&description()).exists());
 }
