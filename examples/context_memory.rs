@@ -75,11 +75,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let parallel = args.parallel.unwrap_or(match args.backend {
-        Backend::Gpu => 1,
-        _ => cores,
-    });
+    let parallel = args.parallel.unwrap_or(args.backend.default_parallel());
     let opts = ExperimentOptions {
         description: args.description,
         seeds: args.seeds,

@@ -37,7 +37,6 @@ use crate::simulation::{Backend, RunError, RunOptions, make_engine};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// The trial structure and the block schedule.
@@ -933,51 +932,32 @@ pub fn evaluate(seeds: &[SeedResult], c: &Criteria) -> Vec<CriterionResult> {
 pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentResult, ContextError> {
     let started = Instant::now();
     opts.protocol.validate(None)?;
-    let next = AtomicUsize::new(0);
-    let workers = opts.parallel.clamp(1, opts.seeds.len().max(1));
-    let mut results: Vec<Option<Result<SeedResult, ContextError>>> =
-        (0..opts.seeds.len()).map(|_| None).collect();
-    let slots = std::sync::Mutex::new(&mut results);
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&seed) = opts.seeds.get(i) else {
-                        break;
-                    };
-                    let r = run_seed(
-                        &opts.description,
-                        &opts.overrides,
-                        seed,
-                        opts.backend,
-                        &opts.protocol,
-                    );
-                    if opts.progress {
-                        match &r {
-                            Ok(s) => eprintln!(
-                                "seed {seed}: trials to criterion {} ({:.0} s)",
-                                s.blocks
-                                    .iter()
-                                    .map(|b| b
-                                        .trials_to_criterion
-                                        .map_or("-".into(), |t| t.to_string()))
-                                    .collect::<Vec<_>>()
-                                    .join(" / "),
-                                s.wall_s
-                            ),
-                            Err(e) => eprintln!("seed {seed}: {e}"),
-                        }
-                    }
-                    slots.lock().unwrap()[i] = Some(r);
-                }
-            });
+    let order: Vec<usize> = (0..opts.seeds.len()).collect();
+    let results = crate::simulation::run_in_parallel(&opts.seeds, &order, opts.parallel, |&seed| {
+        let r = run_seed(
+            &opts.description,
+            &opts.overrides,
+            seed,
+            opts.backend,
+            &opts.protocol,
+        );
+        if opts.progress {
+            match &r {
+                Ok(s) => eprintln!(
+                    "seed {seed}: trials to criterion {} ({:.0} s)",
+                    s.blocks
+                        .iter()
+                        .map(|b| b.trials_to_criterion.map_or("-".into(), |t| t.to_string()))
+                        .collect::<Vec<_>>()
+                        .join(" / "),
+                    s.wall_s
+                ),
+                Err(e) => eprintln!("seed {seed}: {e}"),
+            }
         }
+        r
     });
-    let seeds: Vec<SeedResult> = results
-        .into_iter()
-        .map(|r| r.expect("every seed ran"))
-        .collect::<Result<_, _>>()?;
+    let seeds: Vec<SeedResult> = results.into_iter().collect::<Result<_, _>>()?;
     let thresholds = Criteria::default();
     let result = ExperimentResult {
         protocol: opts.protocol.clone(),

@@ -258,10 +258,7 @@ fn main() -> ExitCode {
             let out = out.unwrap_or_else(|| {
                 PathBuf::from("runs/sweeps").join(file.file_stem().unwrap_or_default())
             });
-            let parallel = parallel.unwrap_or(match backend {
-                Backend::Cpu => std::thread::available_parallelism().map_or(1, |n| n.get()),
-                _ => 1,
-            });
+            let parallel = parallel.unwrap_or(backend.default_parallel());
             let opts = renshaw::sweep::SweepOptions {
                 out_dir: out.clone(),
                 backend,

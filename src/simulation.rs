@@ -36,6 +36,52 @@ pub enum Backend {
     Gpu,
 }
 
+impl Backend {
+    /// How many runs to have going at once on this backend: one per core
+    /// on the CPU (each run single-threaded), one on a GPU (it is shared).
+    pub fn default_parallel(self) -> usize {
+        match self {
+            Backend::Cpu => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            _ => 1,
+        }
+    }
+}
+
+/// Calls `f` on every job, `workers` at a time on scoped threads, taking
+/// the jobs in `order` (indices into `jobs`, each once: longest first keeps
+/// the workers busy to the end); the results come back in `jobs` order.
+pub fn run_in_parallel<J: Sync, R: Send>(
+    jobs: &[J],
+    order: &[usize],
+    workers: usize,
+    f: impl Fn(&J) -> R + Sync,
+) -> Vec<R> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<R>>> = jobs.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..workers.clamp(1, jobs.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&j) = order.get(k) else { break };
+                    let r = f(&jobs[j]);
+                    *slots[j].lock().expect("no worker panics holding it") = Some(r);
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .expect("no worker panics holding it")
+                .expect("every job is in `order`")
+        })
+        .collect()
+}
+
 /// How to run.
 #[derive(Debug, Clone)]
 pub struct RunOptions {

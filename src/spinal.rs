@@ -287,30 +287,9 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentResult, Expe
             wall_s: t0.elapsed().as_secs_f64(),
         });
     }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let slots: Vec<std::sync::Mutex<Option<Result<RunResult, ExperimentError>>>> =
-        jobs.iter().map(|_| std::sync::Mutex::new(None)).collect();
-    std::thread::scope(|scope| {
-        for _ in 0..opts.parallel.clamp(1, jobs.len().max(1)) {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(&j) = order.get(i) else { break };
-                    let (c, seed) = jobs[j];
-                    let result = run_one(opts, &base, c, seed);
-                    *slots[j].lock().expect("no worker panics holding it") = Some(result);
-                }
-            });
-        }
+    let results = crate::simulation::run_in_parallel(&jobs, &order, opts.parallel, |&(c, seed)| {
+        run_one(opts, &base, c, seed)
     });
-    let results: Vec<Result<RunResult, ExperimentError>> = slots
-        .into_iter()
-        .map(|slot| {
-            slot.into_inner()
-                .expect("no worker panics holding it")
-                .expect("every job ran")
-        })
-        .collect();
     let runs = results.into_iter().collect::<Result<Vec<_>, _>>()?;
     let criteria = evaluate(&runs, &opts.seeds);
     Ok(ExperimentResult {
