@@ -226,7 +226,7 @@ pub struct Block {
     /// Mean and largest weight of the plastic projection at the block's end.
     pub plastic_weight_mean_max: (f64, f64),
     /// The readout at the block's end: summed weight from each `delay_e`
-    /// neuron to each output neuron (`left` then `right`), row-major.
+    /// neuron (rows) to each output neuron (columns: `left`, then `right`).
     #[serde(skip)]
     pub readout: Vec<f64>,
 }
@@ -258,8 +258,95 @@ pub struct SeedResult {
     pub decode_context2: f64,
     /// Trials to criterion of 1' over those of 1 (`None` when one is missing).
     pub relearning_ratio: Option<f64>,
+    /// The readout's margin for each context at the end of each block,
+    /// split by neuron class (see [`ReadoutMargins`]).
+    pub readout_margins: Vec<ReadoutMargins>,
     /// Wall time, s.
     pub wall_s: f64,
+}
+
+/// How much of the readout's preference for the right answer comes from
+/// which delay neurons, at the end of a block. A context's margin is
+/// `sum_i (r_i(left cue) - r_i(right cue)) (wL_i - wR_i)` over `delay_e`,
+/// with `r` the neuron's mean preparatory rate for that context and cue
+/// over the whole run (Hz) and `wL`, `wR` its summed weights onto each pool
+/// (mV): positive when the readout favours the right answer. Neurons are
+/// "active" in a context above 2 Hz for either cue; "shared" when active
+/// in both contexts, "specific" when active in this one only.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ReadoutMargins {
+    /// Block index.
+    pub block: usize,
+    /// Context 1's margin from shared and from context-1-only neurons.
+    pub context1_shared_specific: (f64, f64),
+    /// Context 2's margin from shared and from context-2-only neurons.
+    pub context2_shared_specific: (f64, f64),
+    /// Neurons active in context 1 only, in context 2 only, in both.
+    pub neurons_1_2_shared: (usize, usize, usize),
+}
+
+/// The margins of every block (see [`ReadoutMargins`]).
+fn readout_margins(
+    blocks: &[Block],
+    trials: &[Trial],
+    preparatory: &[Vec<u32>],
+    cd_ms: f64,
+    n_left: usize,
+) -> Vec<ReadoutMargins> {
+    let n = preparatory.first().map_or(0, Vec::len);
+    // Mean rate per (context, cue).
+    let mut sums = vec![vec![0.0; n]; 4];
+    let mut counts = [0usize; 4];
+    for (t, p) in trials.iter().zip(preparatory) {
+        let k = 2 * usize::from(t.context - 1) + usize::from(t.cue_b);
+        counts[k] += 1;
+        for (s, &c) in sums[k].iter_mut().zip(p) {
+            *s += c as f64;
+        }
+    }
+    let rate = |k: usize, i: usize| sums[k][i] / counts[k].max(1) as f64 / (cd_ms * 1e-3);
+    let active = |ctx: usize, i: usize| rate(2 * ctx, i) > 2.0 || rate(2 * ctx + 1, i) > 2.0;
+    let class: Vec<(bool, bool)> = (0..n).map(|i| (active(0, i), active(1, i))).collect();
+    let neurons = (
+        class.iter().filter(|c| **c == (true, false)).count(),
+        class.iter().filter(|c| **c == (false, true)).count(),
+        class.iter().filter(|c| **c == (true, true)).count(),
+    );
+    blocks
+        .iter()
+        .enumerate()
+        .map(|(b, block)| {
+            let n_out = if n == 0 { 0 } else { block.readout.len() / n };
+            let pref = |i: usize| {
+                let row = &block.readout[i * n_out..(i + 1) * n_out];
+                row[..n_left].iter().sum::<f64>() - row[n_left..].iter().sum::<f64>()
+            };
+            // Context 1: cue A (k = 0) asks for left; context 2: cue B (k = 3).
+            let margin = |ctx: usize| {
+                let (left_cue, right_cue) = if ctx == 0 { (0, 1) } else { (3, 2) };
+                let (mut shared, mut specific) = (0.0, 0.0);
+                for (i, &(in1, in2)) in class.iter().enumerate() {
+                    let here = if ctx == 0 { in1 } else { in2 };
+                    if !here {
+                        continue;
+                    }
+                    let m = (rate(left_cue, i) - rate(right_cue, i)) * pref(i);
+                    if in1 && in2 {
+                        shared += m;
+                    } else {
+                        specific += m;
+                    }
+                }
+                (shared, specific)
+            };
+            ReadoutMargins {
+                block: b,
+                context1_shared_specific: margin(0),
+                context2_shared_specific: margin(1),
+                neurons_1_2_shared: neurons,
+            }
+        })
+        .collect()
 }
 
 /// One criterion over all seeds.
@@ -687,13 +774,20 @@ pub fn run_seed(
         }
         let ws = engine.projection_weights(w.plastic).map_err(eng)?;
         let mut readout = vec![0.0; w.delay_e.len() * (w.left.len() + w.right.len())];
-        let out_start = w.left.start.min(w.right.start);
         let n_out = w.left.len() + w.right.len();
         for (&k, &wk) in synapse_ids.iter().zip(&ws) {
             let src = source_of(&net, k);
             let tgt = net.synapses.target[k] as usize;
-            if w.delay_e.contains(&src) && (out_start..out_start + n_out).contains(&tgt) {
-                readout[(src - w.delay_e.start) * n_out + tgt - out_start] += wk;
+            // Columns: the left pool, then the right pool.
+            let column = if w.left.contains(&tgt) {
+                tgt - w.left.start
+            } else if w.right.contains(&tgt) {
+                w.left.len() + tgt - w.right.start
+            } else {
+                continue;
+            };
+            if w.delay_e.contains(&src) {
+                readout[(src - w.delay_e.start) * n_out + column] += wk;
             }
         }
         let plastic_weight_mean_max = (
@@ -752,8 +846,11 @@ pub fn run_seed(
         (Some(a), Some(c)) => Some(c as f64 / a as f64),
         _ => None,
     };
+    let readout_margins =
+        readout_margins(&blocks, &trials, &preparatory, protocol.cd_ms, w.left.len());
     Ok(SeedResult {
         seed,
+        readout_margins,
         cos_between_contexts: cos(0, 1),
         cos_within_context1: cos(0, 2),
         cos_within_context2: cos(1, 3),
@@ -1209,6 +1306,7 @@ mod tests {
             decode_context1_again: 0.9,
             decode_context2: 0.1,
             relearning_ratio: ratio,
+            readout_margins: vec![],
             wall_s: 0.0,
         };
         let c = Criteria::default();
