@@ -316,7 +316,7 @@ fn readout_margins(
         .iter()
         .enumerate()
         .map(|(b, block)| {
-            let n_out = if n == 0 { 0 } else { block.readout.len() / n };
+            let n_out = block.readout.len().checked_div(n).unwrap_or(0);
             let pref = |i: usize| {
                 let row = &block.readout[i * n_out..(i + 1) * n_out];
                 row[..n_left].iter().sum::<f64>() - row[n_left..].iter().sum::<f64>()
