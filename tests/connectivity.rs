@@ -438,6 +438,23 @@ fn fixed_total_number_that_cannot_be_met_is_an_error_not_a_hang() {
 }
 
 #[test]
+fn pairwise_bernoulli_is_nests_name_for_fixed_probability() {
+    let with = |rule: &str| {
+        synapses(&net(&two_pops(
+            50,
+            60,
+            "\"A\"",
+            "\"B\"",
+            &format!("{{ rule = \"{rule}\", p = 0.3 }}"),
+            SYN,
+        )))
+    };
+    let (nest, ours) = (with("pairwise_bernoulli"), with("fixed_probability"));
+    assert!(!nest.is_empty());
+    assert_eq!(nest, ours, "the same rule, the same draws");
+}
+
+#[test]
 fn fixed_probability_count_is_binomial() {
     let n = net(&two_pops(
         200,

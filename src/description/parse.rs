@@ -49,6 +49,7 @@ const RULES: &[&str] = &[
     "all_to_all",
     "one_to_one",
     "fixed_probability",
+    "pairwise_bernoulli",
     "fixed_indegree",
     "fixed_outdegree",
     "fixed_total_number",
@@ -1630,6 +1631,8 @@ fn read_projection(
         let ct0 = ck.table(c, &cp, &[])?;
         let rn = ck.required(ct0, c, &cp, "rule")?;
         let rule_name = ck.string(rn, &join(&cp, "rule"))?;
+        // NEST's name for the same rule.
+        let rule_name = if rule_name == "pairwise_bernoulli" { "fixed_probability" } else { rule_name };
         let extra: &[&str] = match rule_name {
             "all_to_all" | "one_to_one" => &[],
             "fixed_probability" => &["p"],
