@@ -616,13 +616,7 @@ pub fn run_seed(
         });
     }
     let net = Arc::new(net);
-    let opts = RunOptions {
-        backend,
-        threads: Some(1),
-        progress: false,
-        keep_in_memory: false,
-        ..Default::default()
-    };
+    let opts = RunOptions::one_of_many(backend, None);
     let mut engine = make_engine(Arc::clone(&net), &opts).map_err(|source| ContextError::Run {
         seed,
         source: Box::new(source),

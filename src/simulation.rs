@@ -99,6 +99,22 @@ pub struct RunOptions {
     pub progress: bool,
 }
 
+impl RunOptions {
+    /// One run among many that go at once (experiments, sweeps): one CPU
+    /// thread, nothing kept in memory, no progress lines, output (if any)
+    /// to `out_dir` in chunks of 10,000 steps.
+    pub fn one_of_many(backend: Backend, out_dir: Option<PathBuf>) -> Self {
+        Self {
+            backend,
+            threads: Some(1),
+            out_dir,
+            chunk_steps: 10_000,
+            keep_in_memory: false,
+            progress: false,
+        }
+    }
+}
+
 impl Default for RunOptions {
     fn default() -> Self {
         Self {

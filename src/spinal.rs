@@ -316,14 +316,7 @@ fn run_batched(
                 .map(|d| d.join(format!("{}_seed{seed}", c.name))),
         );
     }
-    let run_opts = RunOptions {
-        backend: opts.backend,
-        threads: Some(1),
-        out_dir: None,
-        chunk_steps: 10_000,
-        keep_in_memory: false,
-        progress: false,
-    };
+    let run_opts = RunOptions::one_of_many(opts.backend, None);
     let outputs = run_batch(&descs, &dirs, &run_opts, opts.batch);
     // The runs of a batch share its wall time.
     let wall_s = t0.elapsed().as_secs_f64() / jobs.len().max(1) as f64;
@@ -391,14 +384,7 @@ fn run_one(
         .out_dir
         .as_ref()
         .map(|d| d.join(format!("{}_seed{seed}", c.name)));
-    let run_opts = RunOptions {
-        backend: opts.backend,
-        threads: Some(1),
-        out_dir: dir.clone(),
-        chunk_steps: 10_000,
-        keep_in_memory: false,
-        progress: false,
-    };
+    let run_opts = RunOptions::one_of_many(opts.backend, dir.clone());
     let out = run_description(&desc, &run_opts, 0.0).map_err(err)?;
     let protocol = out
         .summary

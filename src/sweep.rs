@@ -633,14 +633,7 @@ pub fn run_sweep(sweep: &Sweep, opts: &SweepOptions) -> Result<SweepOutcome, Swe
     let run_one = |instance: &Instance| -> Result<InstanceResult, String> {
         let desc = sweep.description(instance).map_err(|e| e.to_string())?;
         let t = Instant::now();
-        let run_opts = RunOptions {
-            backend: opts.backend,
-            threads: Some(1),
-            out_dir: run_dir(instance),
-            chunk_steps: 10_000,
-            keep_in_memory: false,
-            progress: false,
-        };
+        let run_opts = RunOptions::one_of_many(opts.backend, run_dir(instance));
         let out = run_description(&desc, &run_opts, 0.0).map_err(|e: RunError| e.to_string())?;
         result_of(instance, out, t.elapsed().as_secs_f64())
     };
@@ -663,12 +656,8 @@ pub fn run_sweep(sweep: &Sweep, opts: &SweepOptions) -> Result<SweepOutcome, Swe
             // stepped once per exchange, where waking a pool costs more than
             // it shares (instances in parallel use the cores better).
             let run_opts = RunOptions {
-                backend: opts.backend,
-                threads: Some(1),
-                out_dir: None,
-                chunk_steps: 10_000,
-                keep_in_memory: false,
                 progress: opts.progress,
+                ..RunOptions::one_of_many(opts.backend, None)
             };
             let outputs = run_batch(&descs, &dirs, &run_opts, opts.batch);
             // The instances of a batch share its wall time.
