@@ -615,6 +615,24 @@ pub fn run_seed(
             ),
         });
     }
+    // The loop reads the readout's weights between trials (the overnight
+    // gap, the block's readout). stdp_dopamine weights are brought up to
+    // date at its volume transmitter's triggers, so trials must end on one:
+    // otherwise a gap would overwrite the changes since the last trigger.
+    if let Some(d) = net.projections[w.plastic].dopamine {
+        let trigger = u64::from(d.deliver_interval) * net.min_delay;
+        if trigger > 0 && !trial_steps.is_multiple_of(trigger) {
+            return Err(ContextError::Circuit {
+                file,
+                what: format!(
+                    "a trial of {} ms (prep_ms + response_ms + iti_ms) is not a multiple of the readout's dopamine update interval (deliver_interval {} x the minimum delay = {} ms): the weights read between blocks would miss the changes since the last update",
+                    trial_steps as f64 * dt,
+                    d.deliver_interval,
+                    trigger as f64 * dt
+                ),
+            });
+        }
+    }
     let net = Arc::new(net);
     let opts = RunOptions::one_of_many(backend, None);
     let mut engine = make_engine(Arc::clone(&net), &opts).map_err(|source| ContextError::Run {

@@ -219,6 +219,22 @@ fn a_circuit_without_what_the_loop_drives_is_an_error_naming_it() {
         "",
     );
     expect_circuit_error(&static_readout, "no stdp_dopamine projection");
+    // Trials that end between two updates of the readout's weights.
+    let overrides: Vec<Override> = vec![
+        "projections[8].synapse.deliver_interval=300"
+            .parse()
+            .unwrap(),
+    ];
+    match run_seed(
+        &description(),
+        &overrides,
+        1,
+        Backend::Cpu,
+        &short(vec![1], 5, 5),
+    ) {
+        Err(e) => assert!(e.to_string().contains("deliver_interval 300"), "{e}"),
+        Ok(_) => panic!("1300-ms trials with a 300-ms update interval were accepted"),
+    }
     // A run too short for the protocol.
     let overrides: Vec<Override> = vec!["run.duration=1000".parse().unwrap()];
     match run_seed(
