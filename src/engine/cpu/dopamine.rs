@@ -329,3 +329,202 @@ pub fn trigger(
         *s.w = frozen;
     }
 }
+
+/// The decay factors of a [`trigger`] over a quiet interval, shared by every
+/// synapse of a projection last updated at the previous trigger: with no
+/// dopamine spike and no postsynaptic spike in between, a trigger only
+/// decays c, n and K+ and integrates dw = c (n - b) over the same interval
+/// for all of them, so the exps are the same numbers for all of them.
+pub struct QuietTrigger {
+    /// Stamp of the synapses' last update (the previous trigger).
+    pub last_update: u64,
+    /// Stamp of this trigger.
+    pub stamp: u64,
+    /// `exp(-T / tau_c)`: c's decay.
+    c_decay: f64,
+    /// `exp(-T / tau_n)`: n's decay.
+    n_decay: f64,
+    /// `exp(-T / tau_plus)`: K+'s decay.
+    kplus_decay: f64,
+    /// `expm1(-T (tau_c + tau_n) / (tau_c tau_n))`: the dopamine term.
+    dopamine_expm1: f64,
+    /// `expm1(-T / tau_c)`: the baseline term.
+    baseline_expm1: f64,
+}
+
+impl QuietTrigger {
+    /// The factors from `last_update` to `stamp`, computed with exactly the
+    /// operations [`trigger`] does, so that [`trigger_quiet`] gives the same
+    /// bits.
+    pub fn new(p: &DopamineParams, last_update: u64, stamp: u64, dt: f64) -> Self {
+        let tlu = last_update as f64 * dt;
+        let t_trig = stamp as f64 * dt;
+        let taus = (p.tau_c + p.tau_n) / (p.tau_c * p.tau_n);
+        let minus_dt = tlu - t_trig;
+        Self {
+            last_update,
+            stamp,
+            c_decay: (-(t_trig - tlu) / p.tau_c).exp(),
+            n_decay: ((tlu - t_trig) / p.tau_n).exp(),
+            kplus_decay: ((tlu - t_trig) / p.tau_plus).exp(),
+            dopamine_expm1: (taus * minus_dt).exp_m1(),
+            baseline_expm1: (minus_dt / p.tau_c).exp_m1(),
+        }
+    }
+
+    /// Whether [`trigger_quiet`] applies to a synapse: it was last updated at
+    /// the previous trigger, no dopamine spike came since (`spikes` holds only
+    /// the pseudo spike at that trigger) and no postsynaptic spike arrives in
+    /// between.
+    pub fn applies(&self, cx: &Context<'_>, last_update: u64) -> bool {
+        let d = cx.delay as i64;
+        last_update == self.last_update
+            && cx.spikes.len() == 1
+            && cx.spikes[0].0 == last_update as f64 * cx.dt
+            && window(cx.post, last_update as i64 - d, self.stamp as i64 - d).is_empty()
+    }
+}
+
+/// [`trigger`] for a synapse to which `q` [applies](QuietTrigger::applies):
+/// the same results, with the exps taken from `q`.
+pub fn trigger_quiet(
+    cx: &Context<'_>,
+    q: &QuietTrigger,
+    w: &mut f64,
+    kplus: &mut f64,
+    c: &mut f64,
+    n: &mut f64,
+    last_update: &mut u64,
+) {
+    let p = cx.p;
+    let frozen = *w;
+    // n0 = n * exp(0) = n: the pseudo spike is at the last update.
+    let (c0, n0) = (*c, *n);
+    if c0 != 0.0 {
+        let taus = (p.tau_c + p.tau_n) / (p.tau_c * p.tau_n);
+        let dopamine = if n0 != 0.0 {
+            n0 / taus * q.dopamine_expm1
+        } else {
+            0.0
+        };
+        let baseline = if p.b != 0.0 {
+            p.b * p.tau_c * q.baseline_expm1
+        } else {
+            0.0
+        };
+        *w -= c0 * (dopamine - baseline);
+    }
+    *w = w.clamp(p.wmin, p.wmax);
+    *c = if c0 == 0.0 { 0.0 } else { c0 * q.c_decay };
+    *n = if n0 == 0.0 { 0.0 } else { n0 * q.n_decay };
+    *kplus = if *kplus == 0.0 {
+        0.0
+    } else {
+        *kplus * q.kplus_decay
+    };
+    *last_update = q.stamp;
+    if !cx.enabled {
+        *w = frozen;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(b: f64) -> DopamineParams {
+        DopamineParams {
+            a_plus: 1.0,
+            a_minus: 1.5,
+            tau_plus: 20.0,
+            tau_c: 1000.0,
+            tau_n: 200.0,
+            b,
+            wmin: 0.0,
+            wmax: 4.0,
+            source: 0,
+            dopamine_delay: 1.0,
+            deliver_interval: 20,
+        }
+    }
+
+    /// The quiet trigger gives the general trigger's bits, for every mix of
+    /// zero and non-zero traces, baselines, frozen plasticity and intervals
+    /// (dt 0.1 ms, where the interval times are inexact in binary).
+    #[test]
+    fn quiet_trigger_matches_trigger_bit_for_bit() {
+        let post = PostHistory {
+            stamps: vec![2000, 5000],
+            kminus: vec![1.0, 1.2],
+        };
+        let mut checked = 0;
+        for b in [0.0, 0.01] {
+            for enabled in [true, false] {
+                for (last, stamp) in [(0, 200), (200, 400), (4000, 4200), (7, 1007)] {
+                    for (c, n, kplus) in [
+                        (0.0, 0.0, 0.0),
+                        (0.3, 0.0, 1.0),
+                        (0.0, 0.02, 0.5),
+                        (-0.7, 0.013, 2.5),
+                        (0.25, 0.031, 0.0),
+                    ] {
+                        let p = params(b);
+                        let spikes = [(last as f64 * 0.1, 0.0)];
+                        let cx = Context {
+                            p: &p,
+                            spikes: &spikes,
+                            post: &post,
+                            inv_tau_minus: 1.0 / 20.0,
+                            delay: 10,
+                            dt: 0.1,
+                            enabled,
+                        };
+                        let q = QuietTrigger::new(&p, last, stamp, 0.1);
+                        assert!(q.applies(&cx, last), "quiet interval {last}..{stamp}");
+                        let (mut w1, mut k1, mut c1, mut n1, mut i1, mut l1) =
+                            (1.7, kplus, c, n, 0u32, last);
+                        trigger(&cx, &mut w1, &mut k1, &mut c1, &mut n1, &mut i1, &mut l1, stamp);
+                        let (mut w2, mut k2, mut c2, mut n2, mut l2) = (1.7, kplus, c, n, last);
+                        trigger_quiet(&cx, &q, &mut w2, &mut k2, &mut c2, &mut n2, &mut l2);
+                        for (a, z) in [(w1, w2), (k1, k2), (c1, c2), (n1, n2)] {
+                            assert_eq!(a.to_bits(), z.to_bits(), "{a} vs {z}");
+                        }
+                        assert_eq!((l1, i1), (l2, 0));
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 80);
+    }
+
+    /// It does not apply where the general trigger does more: a dopamine
+    /// spike, a postsynaptic spike in the interval, or a synapse updated
+    /// since the previous trigger.
+    #[test]
+    fn quiet_trigger_declines_busy_intervals() {
+        let p = params(0.0);
+        let quiet_post = PostHistory {
+            stamps: vec![],
+            kminus: vec![],
+        };
+        let busy_post = PostHistory {
+            stamps: vec![250],
+            kminus: vec![1.0],
+        };
+        let cx = |spikes: &'static [(f64, f64)], post| Context {
+            p: &p,
+            spikes,
+            post,
+            inv_tau_minus: 0.05,
+            delay: 1,
+            dt: 1.0,
+            enabled: true,
+        };
+        let q = QuietTrigger::new(&p, 200, 400, 1.0);
+        assert!(q.applies(&cx(&[(200.0, 0.0)], &quiet_post), 200));
+        assert!(!q.applies(&cx(&[(200.0, 0.0), (300.0, 1.0)], &quiet_post), 200));
+        assert!(!q.applies(&cx(&[(200.0, 0.0)], &busy_post), 200));
+        assert!(!q.applies(&cx(&[(200.0, 0.0)], &quiet_post), 310));
+    }
+}

@@ -698,6 +698,12 @@ fn dopamine_after_step(
         if stamp.is_multiple_of(proj.trigger_every) {
             let projection = proj.projection;
             let enabled = p.enabled[projection];
+            let quiet = dopamine::QuietTrigger::new(
+                &proj.p,
+                stamp.saturating_sub(proj.trigger_every),
+                stamp,
+                dt,
+            );
             for &k in &d.projections[vt].synapses {
                 let target = net.synapses.target[k] as usize;
                 let cx = dopamine::Context {
@@ -709,6 +715,19 @@ fn dopamine_after_step(
                     dt,
                     enabled,
                 };
+                if quiet.applies(&cx, d.last_update[k]) {
+                    dopamine::trigger_quiet(
+                        &cx,
+                        &quiet,
+                        &mut p.weight[k],
+                        &mut p.kplus[k],
+                        &mut d.c[k],
+                        &mut d.n[k],
+                        &mut d.last_update[k],
+                    );
+                    p.visible[k] = p.weight[k];
+                    continue;
+                }
                 dopamine::trigger(
                     &cx,
                     &mut p.weight[k],
