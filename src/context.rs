@@ -877,7 +877,7 @@ pub fn run_seed(
 }
 
 /// The source neuron of synapse `k`.
-fn source_of(net: &Network, k: usize) -> usize {
+pub(crate) fn source_of(net: &Network, k: usize) -> usize {
     net.synapses.row_start.partition_point(|&s| s <= k as u64) - 1
 }
 
