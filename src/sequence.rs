@@ -207,8 +207,10 @@ pub struct SeedResult {
     pub no_reward: Learning,
     /// A's completion on the no-reward network.
     pub completion_no_reward: f64,
-    /// Spike rasters of example cue tests: (label, [(ms, cluster)]).
-    pub rasters: Vec<(String, Vec<(f64, usize)>)>,
+    /// Spike rasters of example cue tests: (label, [(ms from the cue,
+    /// row)]); a row is the cluster's index plus the neuron's place in it
+    /// (from -0.45 to 0.45).
+    pub rasters: Vec<(String, Vec<(f64, f64)>)>,
     /// Wall time, s.
     pub wall_s: f64,
 }
@@ -706,7 +708,7 @@ impl Lab<'_> {
         })
     }
 
-    fn raster(&mut self, cued: &[usize]) -> Result<Vec<(f64, usize)>, SequenceError> {
+    fn raster(&mut self, cued: &[usize]) -> Result<Vec<(f64, f64)>, SequenceError> {
         // A cue test with every spike kept, cluster by cluster.
         self.plasticity(false)?;
         let start = self.engine.current_step();
@@ -730,8 +732,11 @@ impl Lab<'_> {
             let e = self.eng();
             self.engine.advance(len, &mut self.chunk).map_err(e)?;
             for s in &self.chunk.spikes {
-                if let Some(c) = self.w.clusters.iter().position(|r| r.contains(&(s.neuron as usize))) {
-                    spikes.push(((s.stamp - start) as f64 * self.net.dt, c));
+                let i = s.neuron as usize;
+                if let Some(c) = self.w.clusters.iter().position(|r| r.contains(&i)) {
+                    let r = &self.w.clusters[c];
+                    let row = c as f64 - 0.45 + 0.9 * (i - r.start) as f64 / r.len() as f64;
+                    spikes.push(((s.stamp - start) as f64 * self.net.dt, row));
                 }
             }
         }

@@ -49,11 +49,10 @@ pub fn figure(result: &ExperimentResult, path: &Path) -> Result<(), String> {
                 .map_err(|e| err(&e))?;
             let a = &result.protocol.sequence_a;
             chart
-                .draw_series(spikes.iter().map(|&(t, c)| {
+                .draw_series(spikes.iter().map(|&(t, y)| {
+                    let c = y.round() as usize;
                     let colour = if a.contains(&c) { PALETTE[0] } else { PALETTE[1] };
-                    // Spread a cluster's spikes over its row by time parity.
-                    let y = c as f64 + ((t as i64 % 7) as f64 / 7.0 - 0.45) * 0.8;
-                    Circle::new((t, y), 1, colour.filled())
+                    Rectangle::new([(t, y), (t + 0.8, y + 0.02)], colour.filled())
                 }))
                 .map_err(|e| err(&e))?;
         }
