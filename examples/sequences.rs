@@ -50,6 +50,10 @@ struct Args {
     /// The gap before relearning: fraction of the learned weight change lost.
     #[arg(long, default_value_t = Protocol::default().gap.weight_decay)]
     gap_decay: f64,
+    /// Tests of the critic's running completion (0: no critic, full
+    /// dopamine after every teaching trial).
+    #[arg(long, default_value_t = Protocol::default().critic_trials)]
+    critic_trials: f64,
     /// Engine.
     #[arg(long, value_enum, default_value_t = Backend::Cpu)]
     backend: Backend,
@@ -76,6 +80,7 @@ fn main() -> ExitCode {
             tests: args.tests,
             sleep_ms: args.sleep_ms,
             sleep_da_rate: args.sleep_da_rate,
+            critic_trials: args.critic_trials,
             gap: renshaw::description::GapSpec {
                 weight_decay: args.gap_decay,
                 ..defaults.gap

@@ -2,17 +2,22 @@
 //! the trial loop, the phases, the measures and the pass criteria, on the
 //! circuit of `examples/sequences.toml` (its header describes the circuit).
 //!
-//! A sequence is an order of clusters. A *teaching trial* drives its
-//! clusters one after the other (`step_ms` apart, `drive_ms` each); with
-//! reward on, every DA neuron fires once `reward_delay_ms` after the last
-//! element, turning the eligibility the sequential activity left on the
-//! plastic E -> E synapses into weight. After `settle_ms` (the eligibility
-//! has decayed) comes a *cue test*, with plasticity off: only the first
-//! element is driven, and the clusters' spikes are counted in `bin_ms`
-//! bins for `test_ms`. A cluster is *active* in a bin when at least
-//! `active_fraction` of its neurons fire in it; its onset is its first
-//! active bin. The test *completes* the sequence when every later element
-//! has an onset and the onsets follow the sequence's order strictly.
+//! A sequence is an order of clusters. A *trial* is first the network's
+//! own attempt, a *cue test* with plasticity off: only the first element
+//! is driven (`drive_ms`), and the clusters' spikes are counted in
+//! `bin_ms` bins for `test_ms`. A cluster is *active* in a bin when at
+//! least `active_fraction` of its neurons fire in it; its onset is its
+//! first active bin. The test *completes* the sequence when every later
+//! element has an onset and the onsets follow the sequence's order
+//! strictly. After `iti_ms` the sequence is *shown*: its clusters are
+//! driven one after the other (`step_ms` apart, `drive_ms` each), which
+//! leaves eligibility on the plastic E -> E synapses (positive forward,
+//! negative backward). With reward on, `reward_delay_ms` after the last
+//! element's onset the DA neurons fire: the reward (1) minus the critic's
+//! prediction, the running completion rate of the sequence's attempts
+//! (`critic_trials`; by default the prediction is this trial's attempt, so
+//! dopamine comes only when the network failed to produce the sequence
+//! itself). Then `settle_ms` for the eligibility to decay.
 //!
 //! The phases of one seed (one network, in order):
 //! 1. learn A (c0 c1 c2 c3) to criterion (`criterion` of the last `window`
@@ -87,6 +92,13 @@ pub struct Protocol {
     pub sleep_da_rate: f64,
     /// The gap before relearning.
     pub gap: GapSpec,
+    /// Tests over which the critic averages a sequence's completion (its
+    /// prediction of the reward; weight 1 / this), this trial's attempt
+    /// included; dopamine after a teaching trial is the reward (1) minus
+    /// that prediction. 1: the prediction is this trial's own attempt
+    /// (no dopamine after a completed attempt, a full burst after a failed
+    /// one); 0: no critic, a full burst after every teaching trial.
+    pub critic_trials: f64,
 }
 
 impl Default for Protocol {
@@ -110,10 +122,13 @@ impl Default for Protocol {
             tests: 20,
             sleep_ms: 60_000.0,
             sleep_da_rate: 2.0,
+            // Half of what was learned is lost, as in the spinal
+            // experiment's night (examples/spinal_conditioning.toml).
             gap: GapSpec {
-                weight_decay: 0.7,
+                weight_decay: 0.5,
                 weight_noise: 0.0,
             },
+            critic_trials: 1.0,
         }
     }
 }
@@ -161,6 +176,8 @@ pub struct Learning {
     pub rewarded: bool,
     /// Each trial's cue test: completed or not.
     pub completed: Vec<bool>,
+    /// Each trial's dopamine: DA neurons that fired (none without reward).
+    pub dopamine: Vec<u32>,
     /// Trials to criterion (None: not reached).
     pub trials_to_criterion: Option<usize>,
     /// Mean and largest plastic weight at the end, mV.
@@ -328,10 +345,14 @@ impl Protocol {
             ("iti_ms", self.iti_ms),
             ("sleep_ms", self.sleep_ms),
             ("sleep_da_rate", self.sleep_da_rate),
+            ("critic_trials", self.critic_trials),
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 return bad(key, format!("= {v}; must be >= 0"));
             }
+        }
+        if self.drive_ms > self.reward_delay_ms {
+            return bad("reward_delay_ms", format!("= {} is shorter than drive_ms = {}: the reward would come while the last element is driven", self.reward_delay_ms, self.drive_ms));
         }
         if self.drive_ms > self.step_ms {
             return bad("drive_ms", format!("= {} exceeds step_ms = {}: elements would overlap", self.drive_ms, self.step_ms));
@@ -531,6 +552,9 @@ struct Lab<'a> {
     p: &'a Protocol,
     seed: u64,
     chunk: Chunk,
+    /// The critic's prediction of each sequence's reward: its running
+    /// completion rate.
+    critic: std::collections::HashMap<Vec<usize>, f64>,
 }
 
 impl Lab<'_> {
@@ -629,36 +653,49 @@ impl Lab<'_> {
     ) -> Result<Learning, SequenceError> {
         let p = self.p;
         let mut completed = Vec::new();
+        let mut dopamine = Vec::new();
         let mut reached = None;
         let limit = fixed.unwrap_or(p.max_trials);
         for t in 0..limit {
+            // The network's own attempt first: the cue alone.
+            let counts = self.cue_test(&sequence[..1])?;
+            let on = onsets(&counts, &self.sizes(), p.active_fraction);
+            let done = completes(&on, sequence);
+            completed.push(done);
+            self.advance(p.iti_ms)?;
+            if p.critic_trials > 0.0 {
+                let v = self.critic.entry(sequence.to_vec()).or_insert(0.0);
+                *v += (f64::from(u8::from(done)) - *v) / p.critic_trials;
+            }
+            // Then the sequence is shown, element by element.
             for (i, &c) in sequence.iter().enumerate() {
                 self.drive(c, true)?;
                 self.advance(p.drive_ms)?;
                 self.drive(c, false)?;
-                let rest = if i + 1 < sequence.len() {
-                    p.step_ms - p.drive_ms
+                let next = if i + 1 < sequence.len() {
+                    p.step_ms
                 } else {
-                    p.reward_delay_ms - p.drive_ms
+                    p.reward_delay_ms
                 };
-                if rest < 0.0 {
-                    // reward_delay_ms < drive_ms: the reward comes while the
-                    // last element is still driven; the drive is shortened.
-                } else {
-                    self.advance(rest)?;
-                }
+                self.advance(next - p.drive_ms)?;
             }
             if rewarded {
+                // Dopamine: the reward (1) minus the critic's prediction,
+                // in DA neurons that fire once each.
+                let expected = if p.critic_trials > 0.0 {
+                    self.critic.get(sequence).copied().unwrap_or(0.0)
+                } else {
+                    0.0
+                };
+                let k = ((1.0 - expected).max(0.0) * self.w.da.len() as f64).round() as u32;
+                dopamine.push(k);
                 let e = self.eng();
-                for n in self.w.da.clone() {
+                for n in self.w.da.start..self.w.da.start + k {
                     self.engine.inject_input(n, 1000.0).map_err(&e)?;
                 }
             }
+            // The eligibility decays before the next attempt.
             self.advance(p.settle_ms)?;
-            let counts = self.cue_test(&sequence[..1])?;
-            let on = onsets(&counts, &self.sizes(), p.active_fraction);
-            completed.push(completes(&on, sequence));
-            self.advance(p.iti_ms)?;
             let n = completed.len();
             if fixed.is_none()
                 && n >= p.window
@@ -699,6 +736,7 @@ impl Lab<'_> {
             sequence: sequence.to_vec(),
             rewarded,
             completed,
+            dopamine,
             trials_to_criterion: reached,
             weights_mean_max: (
                 ws.iter().sum::<f64>() / ws.len().max(1) as f64,
@@ -814,6 +852,7 @@ fn make_lab<'a>(
         p: protocol,
         seed,
         chunk: Chunk::default(),
+        critic: std::collections::HashMap::new(),
     })
 }
 
@@ -884,6 +923,7 @@ pub fn run_seed(
     }
     let completion_a_after_gap = lab.completion(&a, p.tests)?;
     let relearn_a = lab.learn(&a, true, None)?;
+    rasters.push(("A cued, relearned after the gap".to_string(), lab.raster(&a[..1])?));
     drop(lab);
     // The no-reward control, on a fresh network with the same seed.
     let mut control = make_lab(path, overrides, seed, backend, p)?;
@@ -1130,4 +1170,69 @@ fn write_outputs(dir: &Path, result: &ExperimentResult) -> Result<(), SequenceEr
         source: std::io::Error::other(e),
     })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Per-bin counts of 4 clusters of 10 from a list of (bin, cluster, spikes).
+    fn bins(n: usize, events: &[(usize, usize, u32)]) -> Vec<Vec<u32>> {
+        let mut b = vec![vec![0; 4]; n];
+        for &(t, c, k) in events {
+            b[t][c] += k;
+        }
+        b
+    }
+
+    #[test]
+    fn onsets_need_the_active_fraction_in_one_bin() {
+        let counts = bins(6, &[(0, 0, 5), (1, 1, 2), (2, 1, 2), (3, 1, 3), (4, 2, 9)]);
+        // 25 % of 10 neurons: 2.5 spikes, so 2 in a bin is not enough.
+        assert_eq!(onsets(&counts, &[10; 4], 0.25), vec![Some(0), Some(3), Some(4), None]);
+    }
+
+    #[test]
+    fn completion_needs_every_element_strictly_in_order() {
+        let on = |v: [Option<usize>; 4]| v.to_vec();
+        assert!(completes(&on([Some(0), Some(2), Some(4), Some(6)]), &[0, 1, 2, 3]));
+        // The cue's own onset may be missing (it is driven); the rest may not.
+        assert!(completes(&on([None, Some(2), Some(4), Some(6)]), &[0, 1, 2, 3]));
+        assert!(!completes(&on([Some(0), Some(2), None, Some(6)]), &[0, 1, 2, 3]));
+        // Two elements at once (everything firing together) is no sequence.
+        assert!(!completes(&on([Some(0), Some(2), Some(2), Some(6)]), &[0, 1, 2, 3]));
+        // The reverse order completes the reverse sequence only.
+        let rev = on([Some(6), Some(4), Some(2), Some(0)]);
+        assert!(completes(&rev, &[3, 2, 1, 0]));
+        assert!(!completes(&rev, &[0, 1, 2, 3]));
+    }
+
+    #[test]
+    fn coactivation_counts_bins_with_a_later_element_of_both() {
+        // a = [0, 1], c = [2, 3]: clusters 1 and 3 active together in bin 2 only.
+        let counts = bins(4, &[(0, 0, 9), (0, 2, 9), (1, 1, 9), (2, 1, 9), (2, 3, 9), (3, 3, 9)]);
+        let x = coactivation(&counts, &[10; 4], 0.25, &[0, 1], &[2, 3]);
+        assert!((x - 0.25).abs() < 1e-12, "{x}");
+    }
+
+    #[test]
+    fn impossible_protocols_name_the_setting() {
+        let check = |p: Protocol, needle: &str| match p.validate(Some(1.0)) {
+            Err(e) => assert!(e.to_string().contains(needle), "{needle}: {e}"),
+            Ok(()) => panic!("{needle}: accepted"),
+        };
+        let base = Protocol::default;
+        check(Protocol { sequence_a: vec![0, 9], ..base() }, "names cluster 9");
+        check(Protocol { sequence_c: vec![3, 4], ..base() }, "shares clusters");
+        check(Protocol { control: vec![0, 1, 2, 3], ..base() }, "never taught");
+        check(Protocol { sequence_a: vec![0, 1, 1], ..base() }, "repeats");
+        check(Protocol { drive_ms: 30.0, ..base() }, "elements would overlap");
+        check(Protocol { step_ms: 20.5, drive_ms: 10.0, ..base() }, "multiple of the network's dt");
+        check(Protocol { test_ms: 202.0, ..base() }, "multiple of bin_ms");
+        check(Protocol { active_fraction: 0.0, ..base() }, "active_fraction");
+        check(Protocol { window: 0, ..base() }, "window");
+        check(Protocol { sleep_ms: -1.0, ..base() }, "sleep_ms");
+        assert!(base().validate(Some(1.0)).is_ok());
+        assert!(base().validate(Some(0.1)).is_ok());
+    }
 }
