@@ -24,7 +24,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(about = "Motor sequences: learning with reward, competition, interference, sleep, relearning")]
+#[command(
+    about = "Motor sequences: learning with reward, competition, interference, sleep, relearning"
+)]
 struct Args {
     /// The circuit.
     #[arg(long, default_value = "examples/sequences.toml")]
@@ -99,7 +101,11 @@ fn main() -> ExitCode {
     match run_experiment(&opts) {
         Ok(result) => {
             print!("{}", result.table());
-            println!("wall time {:.1} s; outputs in {}", result.wall_s, args.out.display());
+            println!(
+                "wall time {:.1} s; outputs in {}",
+                result.wall_s,
+                args.out.display()
+            );
             if result.passed() {
                 ExitCode::SUCCESS
             } else {

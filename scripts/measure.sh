@@ -4,8 +4,8 @@
 # 0.1 on the CPU and the GPU, pd14 at scale 1.0 on a hardware GPU), batched
 # sweeps of the spinal circuit (instance-seconds per wall-second against the
 # batch size), the spinal experiment and the distal-reward GPU check on a
-# hardware GPU, the context-memory experiment (CPU, and GPU when there is
-# one), the criterion benchmarks, and (when nest-simulator is
+# hardware GPU, the context-memory and sequence experiments (CPU, and GPU
+# when there is one), the criterion benchmarks, and (when nest-simulator is
 # importable) NEST on the same Brunel network.
 # Usage: scripts/measure.sh [OUTDIR]   (default runs/measure; $OUT if set)
 # BENCH_REPEATS (default 3) sets the measured runs per suite and backend.
@@ -82,6 +82,18 @@ if ./target/release/renshaw info --json 2>/dev/null \
   log "context memory, 5 seeds on the GPU"
   /usr/bin/time -f "wall %e s, max RSS %M kB" \
     ./target/release/examples/context_memory --backend gpu --out "$out/context_gpu" 2>&1 \
+    | grep -E "PASS|FAIL|wall" | tee -a "$out/measure.log"
+fi
+
+log "sequences (EXPERIMENTS.md §4), 5 seeds on the CPU"
+/usr/bin/time -f "wall %e s, max RSS %M kB" \
+  ./target/release/examples/sequences --out "$out/sequences_cpu" 2>&1 \
+  | grep -E "PASS|FAIL|wall" | tee -a "$out/measure.log"
+if ./target/release/renshaw info --json 2>/dev/null \
+    | grep -qE '"device_type": "(DiscreteGpu|IntegratedGpu|VirtualGpu)"'; then
+  log "sequences, 5 seeds on the GPU"
+  /usr/bin/time -f "wall %e s, max RSS %M kB" \
+    ./target/release/examples/sequences --backend gpu --out "$out/sequences_gpu" 2>&1 \
     | grep -E "PASS|FAIL|wall" | tee -a "$out/measure.log"
 fi
 

@@ -308,10 +308,16 @@ impl Protocol {
             ("control", &self.control),
         ] {
             if seq.len() < 2 {
-                return bad(key, format!("has {} elements; a sequence needs at least 2", seq.len()));
+                return bad(
+                    key,
+                    format!("has {} elements; a sequence needs at least 2", seq.len()),
+                );
             }
             if let Some(&k) = seq.iter().find(|&&k| k >= n) {
-                return bad(key, format!("names cluster {k}, but there are {n} clusters (0..{n})"));
+                return bad(
+                    key,
+                    format!("names cluster {k}, but there are {n} clusters (0..{n})"),
+                );
             }
             let mut seen = seq.clone();
             seen.sort_unstable();
@@ -321,12 +327,16 @@ impl Protocol {
             }
         }
         if self.sequence_a.iter().any(|k| self.sequence_c.contains(k)) {
-            return bad("sequence_c", "shares clusters with sequence_a; it must be disjoint".into());
+            return bad(
+                "sequence_c",
+                "shares clusters with sequence_a; it must be disjoint".into(),
+            );
         }
         if self.control == self.sequence_a || self.control[0] != self.sequence_a[0] {
             return bad(
                 "control",
-                "must start with A's first cluster and differ from A (an order never taught)".into(),
+                "must start with A's first cluster and differ from A (an order never taught)"
+                    .into(),
             );
         }
         for (key, v) in [
@@ -352,16 +362,34 @@ impl Protocol {
             }
         }
         if self.drive_ms > self.reward_delay_ms {
-            return bad("reward_delay_ms", format!("= {} is shorter than drive_ms = {}: the reward would come while the last element is driven", self.reward_delay_ms, self.drive_ms));
+            return bad(
+                "reward_delay_ms",
+                format!(
+                    "= {} is shorter than drive_ms = {}: the reward would come while the last element is driven",
+                    self.reward_delay_ms, self.drive_ms
+                ),
+            );
         }
         if self.drive_ms > self.step_ms {
-            return bad("drive_ms", format!("= {} exceeds step_ms = {}: elements would overlap", self.drive_ms, self.step_ms));
+            return bad(
+                "drive_ms",
+                format!(
+                    "= {} exceeds step_ms = {}: elements would overlap",
+                    self.drive_ms, self.step_ms
+                ),
+            );
         }
         if !(self.active_fraction > 0.0 && self.active_fraction <= 1.0) {
-            return bad("active_fraction", format!("= {}; must be in (0, 1]", self.active_fraction));
+            return bad(
+                "active_fraction",
+                format!("= {}; must be in (0, 1]", self.active_fraction),
+            );
         }
         if !(self.criterion > 0.0 && self.criterion <= 1.0) {
-            return bad("criterion", format!("= {}; must be in (0, 1]", self.criterion));
+            return bad(
+                "criterion",
+                format!("= {}; must be in (0, 1]", self.criterion),
+            );
         }
         if self.window == 0 || self.tests == 0 || self.max_trials < self.window {
             return bad(
@@ -373,7 +401,10 @@ impl Protocol {
             );
         }
         if !(0.0..=1.0).contains(&self.gap.weight_decay) || self.gap.weight_noise < 0.0 {
-            return bad("gap", "weight_decay must be in [0, 1] and weight_noise >= 0".into());
+            return bad(
+                "gap",
+                "weight_decay must be in [0, 1] and weight_noise >= 0".into(),
+            );
         }
         if let Some(dt) = dt {
             for (key, v) in [
@@ -387,11 +418,20 @@ impl Protocol {
                 ("sleep_ms", self.sleep_ms),
             ] {
                 if ((v / dt).round() * dt - v).abs() > 1e-9 * v.max(1.0) {
-                    return bad(key, format!("= {v} ms is not a multiple of the network's dt = {dt} ms"));
+                    return bad(
+                        key,
+                        format!("= {v} ms is not a multiple of the network's dt = {dt} ms"),
+                    );
                 }
             }
             if ((self.test_ms / self.bin_ms).round() * self.bin_ms - self.test_ms).abs() > 1e-9 {
-                return bad("test_ms", format!("= {} is not a multiple of bin_ms = {}", self.test_ms, self.bin_ms));
+                return bad(
+                    "test_ms",
+                    format!(
+                        "= {} is not a multiple of bin_ms = {}",
+                        self.test_ms, self.bin_ms
+                    ),
+                );
             }
         }
         Ok(())
@@ -440,12 +480,15 @@ fn wiring(net: &Network, file: &str, protocol: &Protocol) -> Result<Wiring, Sequ
         what,
     };
     let find = |name: &str| {
-        net.populations.iter().position(|p| p.name == name).ok_or_else(|| {
-            missing(format!(
-                "no population `{name}` (the loop needs the clusters {}, `I` and `DA`)",
-                protocol.clusters.join(", ")
-            ))
-        })
+        net.populations
+            .iter()
+            .position(|p| p.name == name)
+            .ok_or_else(|| {
+                missing(format!(
+                    "no population `{name}` (the loop needs the clusters {}, `I` and `DA`)",
+                    protocol.clusters.join(", ")
+                ))
+            })
     };
     let range = |pop: usize| {
         let p = &net.populations[pop];
@@ -467,13 +510,20 @@ fn wiring(net: &Network, file: &str, protocol: &Protocol) -> Result<Wiring, Sequ
                 } if *targets == want => Some((*index, lambda / (net.dt * 1e-3))),
                 _ => None,
             })
-            .ok_or_else(|| missing(format!("no Poisson stimulus whose targets are exactly {what}")))
+            .ok_or_else(|| {
+                missing(format!(
+                    "no Poisson stimulus whose targets are exactly {what}"
+                ))
+            })
     };
     let mut clusters = Vec::new();
     let mut drives = Vec::new();
     for name in &protocol.clusters {
         let r = range(find(name)?);
-        drives.push(stimulus_of(std::slice::from_ref(&r), &format!("`{name}` (its drive)"))?);
+        drives.push(stimulus_of(
+            std::slice::from_ref(&r),
+            &format!("`{name}` (its drive)"),
+        )?);
         clusters.push(r);
     }
     let sleep = stimulus_of(&clusters, "every cluster (the sleep noise)")?;
@@ -539,7 +589,9 @@ pub fn coactivation(
     let active = |bin: &Vec<u32>, k: usize| bin[k] as f64 >= active_fraction * sizes[k] as f64;
     let both = counts
         .iter()
-        .filter(|bin| a[1..].iter().any(|&k| active(bin, k)) && c[1..].iter().any(|&k| active(bin, k)))
+        .filter(|bin| {
+            a[1..].iter().any(|&k| active(bin, k)) && c[1..].iter().any(|&k| active(bin, k))
+        })
         .count();
     both as f64 / counts.len().max(1) as f64
 }
@@ -596,7 +648,9 @@ impl Lab<'_> {
     fn cue_test(&mut self, cued: &[usize]) -> Result<Vec<Vec<u32>>, SequenceError> {
         self.plasticity(false)?;
         let bins = self.steps(self.p.test_ms) / self.steps(self.p.bin_ms);
-        let drive_bins = self.steps(self.p.drive_ms).div_ceil(self.steps(self.p.bin_ms));
+        let drive_bins = self
+            .steps(self.p.drive_ms)
+            .div_ceil(self.steps(self.p.bin_ms));
         let mut before = self.engine.spike_counts();
         let mut counts = Vec::with_capacity(bins as usize);
         for &c in cued {
@@ -784,7 +838,6 @@ impl Lab<'_> {
     }
 }
 
-
 fn make_lab<'a>(
     path: &Path,
     overrides: &[Override],
@@ -892,26 +945,47 @@ pub fn run_seed(
         Ok(sum / p.tests as f64)
     };
     let coact = coactive(&mut lab)?;
-    rasters.push(("A and C cued together".to_string(), lab.raster(&[a[0], c[0]])?));
-    lab.engine.set_silenced(lab.w.inhibitory, true).map_err(&e)?;
+    rasters.push((
+        "A and C cued together".to_string(),
+        lab.raster(&[a[0], c[0]])?,
+    ));
+    lab.engine
+        .set_silenced(lab.w.inhibitory, true)
+        .map_err(&e)?;
     let coact_no_i = coactive(&mut lab)?;
-    rasters.push(("A and C cued together, I silenced".to_string(), lab.raster(&[a[0], c[0]])?));
-    lab.engine.set_silenced(lab.w.inhibitory, false).map_err(&e)?;
-    let a_trials = learn_a.trials_to_criterion.unwrap_or(learn_a.completed.len());
+    rasters.push((
+        "A and C cued together, I silenced".to_string(),
+        lab.raster(&[a[0], c[0]])?,
+    ));
+    lab.engine
+        .set_silenced(lab.w.inhibitory, false)
+        .map_err(&e)?;
+    let a_trials = learn_a
+        .trials_to_criterion
+        .unwrap_or(learn_a.completed.len());
     let learn_b = lab.learn(&b, true, Some(a_trials))?;
     let completion_a_after_b = lab.completion(&a, p.tests)?;
     let completion_b = lab.completion(&b, p.tests)?;
     // Sleep: noise on every cluster, tonic dopamine, plasticity on.
-    lab.engine.set_stimulus_rate(lab.w.sleep.0, lab.w.sleep.1).map_err(&e)?;
-    lab.engine.set_stimulus_rate(lab.w.tonic, p.sleep_da_rate).map_err(&e)?;
+    lab.engine
+        .set_stimulus_rate(lab.w.sleep.0, lab.w.sleep.1)
+        .map_err(&e)?;
+    lab.engine
+        .set_stimulus_rate(lab.w.tonic, p.sleep_da_rate)
+        .map_err(&e)?;
     lab.advance(p.sleep_ms)?;
-    lab.engine.set_stimulus_rate(lab.w.sleep.0, 0.0).map_err(&e)?;
+    lab.engine
+        .set_stimulus_rate(lab.w.sleep.0, 0.0)
+        .map_err(&e)?;
     lab.engine.set_stimulus_rate(lab.w.tonic, 0.0).map_err(&e)?;
     // Let the sleep's dopamine and eligibility fade before testing.
     lab.advance(p.settle_ms)?;
     let completion_a_after_sleep = lab.completion(&a, p.tests)?;
     let completion_b_after_sleep = lab.completion(&b, p.tests)?;
-    rasters.push(("A cued, after B and sleep".to_string(), lab.raster(&a[..1])?));
+    rasters.push((
+        "A cued, after B and sleep".to_string(),
+        lab.raster(&a[..1])?,
+    ));
     // Relearning: from the weights right after learning A, a gap.
     let plastic_ids = crate::engine::projection_synapses(&lab.net, lab.w.plastic);
     let after_a_plastic: Vec<f64> = plastic_ids.iter().map(|&k| after_a[k]).collect();
@@ -919,11 +993,16 @@ pub fn run_seed(
         .set_projection_weights(lab.w.plastic, &after_a_plastic)
         .map_err(&e)?;
     if let Some(ws) = overnight_weights(&lab.net, seed, 0, lab.w.plastic, &w0, &after_a, p.gap) {
-        lab.engine.set_projection_weights(lab.w.plastic, &ws).map_err(&e)?;
+        lab.engine
+            .set_projection_weights(lab.w.plastic, &ws)
+            .map_err(&e)?;
     }
     let completion_a_after_gap = lab.completion(&a, p.tests)?;
     let relearn_a = lab.learn(&a, true, None)?;
-    rasters.push(("A cued, relearned after the gap".to_string(), lab.raster(&a[..1])?));
+    rasters.push((
+        "A cued, relearned after the gap".to_string(),
+        lab.raster(&a[..1])?,
+    ));
     drop(lab);
     // The no-reward control, on a fresh network with the same seed.
     let mut control = make_lab(path, overrides, seed, backend, p)?;
@@ -954,7 +1033,15 @@ pub fn run_seed(
 
 /// Every criterion over the seeds.
 pub fn evaluate(seeds: &[SeedResult], c: &Criteria) -> Vec<CriterionResult> {
-    let ratio = |x: f64, y: f64| if y > 0.0 { x / y } else if x > 0.0 { f64::INFINITY } else { f64::NAN };
+    let ratio = |x: f64, y: f64| {
+        if y > 0.0 {
+            x / y
+        } else if x > 0.0 {
+            f64::INFINITY
+        } else {
+            f64::NAN
+        }
+    };
     let mut out = Vec::new();
     let mut add = |text: String, f: &dyn Fn(&SeedResult) -> (f64, bool)| {
         out.push(CriterionResult {
@@ -968,44 +1055,79 @@ pub fn evaluate(seeds: &[SeedResult], c: &Criteria) -> Vec<CriterionResult> {
                 .collect(),
         });
     };
-    add(format!("completion of A from its cue after learning with reward >= {}", c.completion), &|s| {
-        (s.completion_a, s.completion_a >= c.completion)
-    });
     add(
-        format!("without reward, completion of A at chance (a never-taught order's completion + {})", c.chance_margin),
+        format!(
+            "completion of A from its cue after learning with reward >= {}",
+            c.completion
+        ),
+        &|s| (s.completion_a, s.completion_a >= c.completion),
+    );
+    add(
+        format!(
+            "without reward, completion of A at chance (a never-taught order's completion + {})",
+            c.chance_margin
+        ),
         &|s| {
             let v = s.completion_no_reward - s.completion_control;
             (s.completion_no_reward, v <= c.chance_margin)
         },
     );
     add(
-        format!("co-activation of competing sequences, inhibition silenced / intact >= {}", c.coactivation_ratio),
+        format!(
+            "co-activation of competing sequences, inhibition silenced / intact >= {}",
+            c.coactivation_ratio
+        ),
         &|s| {
             let r = ratio(s.coactivation_no_inhibition, s.coactivation);
             (r, r >= c.coactivation_ratio)
         },
     );
-    add(format!("learning B (A reversed): A's completion after / before <= {}", c.interference), &|s| {
-        let r = ratio(s.completion_a_after_b, s.completion_a);
-        (r, r <= c.interference)
-    });
-    add(format!("sleep restores A: A after sleep / before B >= {}", c.sleep_restores), &|s| {
-        let r = ratio(s.completion_a_after_sleep, s.completion_a);
-        (r, r >= c.sleep_restores)
-    });
-    add(format!("sleep keeps B: B after sleep / before >= {}", c.sleep_keeps_b), &|s| {
-        let r = ratio(s.completion_b_after_sleep, s.completion_b);
-        (r, r >= c.sleep_keeps_b)
-    });
-    add(format!("relearning A after a gap: trials / first learning's <= {}", c.relearning), &|s| {
-        match (s.relearn_a.trials_to_criterion, s.learn_a.trials_to_criterion) {
+    add(
+        format!(
+            "learning B (A reversed): A's completion after / before <= {}",
+            c.interference
+        ),
+        &|s| {
+            let r = ratio(s.completion_a_after_b, s.completion_a);
+            (r, r <= c.interference)
+        },
+    );
+    add(
+        format!(
+            "sleep restores A: A after sleep / before B >= {}",
+            c.sleep_restores
+        ),
+        &|s| {
+            let r = ratio(s.completion_a_after_sleep, s.completion_a);
+            (r, r >= c.sleep_restores)
+        },
+    );
+    add(
+        format!(
+            "sleep keeps B: B after sleep / before >= {}",
+            c.sleep_keeps_b
+        ),
+        &|s| {
+            let r = ratio(s.completion_b_after_sleep, s.completion_b);
+            (r, r >= c.sleep_keeps_b)
+        },
+    );
+    add(
+        format!(
+            "relearning A after a gap: trials / first learning's <= {}",
+            c.relearning
+        ),
+        &|s| match (
+            s.relearn_a.trials_to_criterion,
+            s.learn_a.trials_to_criterion,
+        ) {
             (Some(x), Some(y)) => {
                 let r = x as f64 / y as f64;
                 (r, r <= c.relearning)
             }
             _ => (f64::NAN, false),
-        }
-    });
+        },
+    );
     out
 }
 
@@ -1051,13 +1173,23 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentResult, Sequ
     opts.protocol.validate(None)?;
     let order: Vec<usize> = (0..opts.seeds.len()).collect();
     let results = crate::simulation::run_in_parallel(&opts.seeds, &order, opts.parallel, |&seed| {
-        let r = run_seed(&opts.description, &opts.overrides, seed, opts.backend, &opts.protocol);
+        let r = run_seed(
+            &opts.description,
+            &opts.overrides,
+            seed,
+            opts.backend,
+            &opts.protocol,
+        );
         if opts.progress {
             match &r {
                 Ok(s) => eprintln!(
                     "seed {seed}: A learned in {}, relearned in {} trials ({:.0} s)",
-                    s.learn_a.trials_to_criterion.map_or("-".into(), |t| t.to_string()),
-                    s.relearn_a.trials_to_criterion.map_or("-".into(), |t| t.to_string()),
+                    s.learn_a
+                        .trials_to_criterion
+                        .map_or("-".into(), |t| t.to_string()),
+                    s.relearn_a
+                        .trials_to_criterion
+                        .map_or("-".into(), |t| t.to_string()),
                     s.wall_s
                 ),
                 Err(e) => eprintln!("seed {seed}: {e}"),
@@ -1090,11 +1222,27 @@ impl ExperimentResult {
     pub fn table(&self) -> String {
         use std::fmt::Write;
         let mut t = String::new();
-        let trials = |l: &Learning| l.trials_to_criterion.map_or("-".to_string(), |x| x.to_string());
+        let trials = |l: &Learning| {
+            l.trials_to_criterion
+                .map_or("-".to_string(), |x| x.to_string())
+        };
         let _ = writeln!(
             t,
             "{:>4} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>9} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}",
-            "seed", "A:trls", "A", "noRew", "chance", "C", "coact", "coact-I", "A|B", "B", "A|slp", "B|slp", "A|gap", "relrn"
+            "seed",
+            "A:trls",
+            "A",
+            "noRew",
+            "chance",
+            "C",
+            "coact",
+            "coact-I",
+            "A|B",
+            "B",
+            "A|slp",
+            "B|slp",
+            "A|gap",
+            "relrn"
         );
         for s in &self.seeds {
             let _ = writeln!(
@@ -1159,7 +1307,12 @@ fn write_outputs(dir: &Path, result: &ExperimentResult) -> Result<(), SequenceEr
         ] {
             let seq: Vec<String> = l.sequence.iter().map(|k| k.to_string()).collect();
             for (i, &c) in l.completed.iter().enumerate() {
-                csv.push_str(&format!("{phase},{},{},{}\n", seq.join(" "), i + 1, u8::from(c)));
+                csv.push_str(&format!(
+                    "{phase},{},{},{}\n",
+                    seq.join(" "),
+                    i + 1,
+                    u8::from(c)
+                ));
             }
         }
         std::fs::write(&path, csv).map_err(io(path.clone()))?;
@@ -1189,18 +1342,33 @@ mod tests {
     fn onsets_need_the_active_fraction_in_one_bin() {
         let counts = bins(6, &[(0, 0, 5), (1, 1, 2), (2, 1, 2), (3, 1, 3), (4, 2, 9)]);
         // 25 % of 10 neurons: 2.5 spikes, so 2 in a bin is not enough.
-        assert_eq!(onsets(&counts, &[10; 4], 0.25), vec![Some(0), Some(3), Some(4), None]);
+        assert_eq!(
+            onsets(&counts, &[10; 4], 0.25),
+            vec![Some(0), Some(3), Some(4), None]
+        );
     }
 
     #[test]
     fn completion_needs_every_element_strictly_in_order() {
         let on = |v: [Option<usize>; 4]| v.to_vec();
-        assert!(completes(&on([Some(0), Some(2), Some(4), Some(6)]), &[0, 1, 2, 3]));
+        assert!(completes(
+            &on([Some(0), Some(2), Some(4), Some(6)]),
+            &[0, 1, 2, 3]
+        ));
         // The cue's own onset may be missing (it is driven); the rest may not.
-        assert!(completes(&on([None, Some(2), Some(4), Some(6)]), &[0, 1, 2, 3]));
-        assert!(!completes(&on([Some(0), Some(2), None, Some(6)]), &[0, 1, 2, 3]));
+        assert!(completes(
+            &on([None, Some(2), Some(4), Some(6)]),
+            &[0, 1, 2, 3]
+        ));
+        assert!(!completes(
+            &on([Some(0), Some(2), None, Some(6)]),
+            &[0, 1, 2, 3]
+        ));
         // Two elements at once (everything firing together) is no sequence.
-        assert!(!completes(&on([Some(0), Some(2), Some(2), Some(6)]), &[0, 1, 2, 3]));
+        assert!(!completes(
+            &on([Some(0), Some(2), Some(2), Some(6)]),
+            &[0, 1, 2, 3]
+        ));
         // The reverse order completes the reverse sequence only.
         let rev = on([Some(6), Some(4), Some(2), Some(0)]);
         assert!(completes(&rev, &[3, 2, 1, 0]));
@@ -1210,7 +1378,17 @@ mod tests {
     #[test]
     fn coactivation_counts_bins_with_a_later_element_of_both() {
         // a = [0, 1], c = [2, 3]: clusters 1 and 3 active together in bin 2 only.
-        let counts = bins(4, &[(0, 0, 9), (0, 2, 9), (1, 1, 9), (2, 1, 9), (2, 3, 9), (3, 3, 9)]);
+        let counts = bins(
+            4,
+            &[
+                (0, 0, 9),
+                (0, 2, 9),
+                (1, 1, 9),
+                (2, 1, 9),
+                (2, 3, 9),
+                (3, 3, 9),
+            ],
+        );
         let x = coactivation(&counts, &[10; 4], 0.25, &[0, 1], &[2, 3]);
         assert!((x - 0.25).abs() < 1e-12, "{x}");
     }
@@ -1222,16 +1400,77 @@ mod tests {
             Ok(()) => panic!("{needle}: accepted"),
         };
         let base = Protocol::default;
-        check(Protocol { sequence_a: vec![0, 9], ..base() }, "names cluster 9");
-        check(Protocol { sequence_c: vec![3, 4], ..base() }, "shares clusters");
-        check(Protocol { control: vec![0, 1, 2, 3], ..base() }, "never taught");
-        check(Protocol { sequence_a: vec![0, 1, 1], ..base() }, "repeats");
-        check(Protocol { drive_ms: 30.0, ..base() }, "elements would overlap");
-        check(Protocol { step_ms: 20.5, drive_ms: 10.0, ..base() }, "multiple of the network's dt");
-        check(Protocol { test_ms: 202.0, ..base() }, "multiple of bin_ms");
-        check(Protocol { active_fraction: 0.0, ..base() }, "active_fraction");
-        check(Protocol { window: 0, ..base() }, "window");
-        check(Protocol { sleep_ms: -1.0, ..base() }, "sleep_ms");
+        check(
+            Protocol {
+                sequence_a: vec![0, 9],
+                ..base()
+            },
+            "names cluster 9",
+        );
+        check(
+            Protocol {
+                sequence_c: vec![3, 4],
+                ..base()
+            },
+            "shares clusters",
+        );
+        check(
+            Protocol {
+                control: vec![0, 1, 2, 3],
+                ..base()
+            },
+            "never taught",
+        );
+        check(
+            Protocol {
+                sequence_a: vec![0, 1, 1],
+                ..base()
+            },
+            "repeats",
+        );
+        check(
+            Protocol {
+                drive_ms: 30.0,
+                ..base()
+            },
+            "elements would overlap",
+        );
+        check(
+            Protocol {
+                step_ms: 20.5,
+                drive_ms: 10.0,
+                ..base()
+            },
+            "multiple of the network's dt",
+        );
+        check(
+            Protocol {
+                test_ms: 202.0,
+                ..base()
+            },
+            "multiple of bin_ms",
+        );
+        check(
+            Protocol {
+                active_fraction: 0.0,
+                ..base()
+            },
+            "active_fraction",
+        );
+        check(
+            Protocol {
+                window: 0,
+                ..base()
+            },
+            "window",
+        );
+        check(
+            Protocol {
+                sleep_ms: -1.0,
+                ..base()
+            },
+            "sleep_ms",
+        );
         assert!(base().validate(Some(1.0)).is_ok());
         assert!(base().validate(Some(0.1)).is_ok());
     }

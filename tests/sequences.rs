@@ -25,7 +25,8 @@ fn short() -> Protocol {
 
 #[test]
 fn reward_teaches_a_sequence_inhibition_keeps_competitors_apart_and_the_reverse_interferes() {
-    let r = run_seed(&description(), &[], 2, Backend::Cpu, &short()).unwrap_or_else(|e| panic!("{e}"));
+    let r =
+        run_seed(&description(), &[], 2, Backend::Cpu, &short()).unwrap_or_else(|e| panic!("{e}"));
     eprintln!(
         "A in {:?} trials (fwd/bwd {:?}), completion {:.2}; no reward {:.2}, chance {:.2}; C {:.2}; co-activation {:.3} / without I {:.3}; A after B {:.2}, B {:.2}; A after the gap {:.2}, relearned in {:?}",
         r.learn_a.trials_to_criterion,
@@ -43,11 +44,25 @@ fn reward_teaches_a_sequence_inhibition_keeps_competitors_apart_and_the_reverse_
     );
     // Reward turns sequential activity into forward links: A is completed
     // from its cue; nothing is learned without dopamine.
-    assert!(r.learn_a.trials_to_criterion.is_some(), "A never reached the criterion");
-    assert!(r.completion_a >= 0.8, "A completed in {:.2} of tests", r.completion_a);
+    assert!(
+        r.learn_a.trials_to_criterion.is_some(),
+        "A never reached the criterion"
+    );
+    assert!(
+        r.completion_a >= 0.8,
+        "A completed in {:.2} of tests",
+        r.completion_a
+    );
     let (fwd, bwd) = r.learn_a.forward_backward;
-    assert!(fwd > 2.0 && bwd < 0.2, "forward {fwd}, backward {bwd} mV");
-    assert_eq!(r.no_reward.weights_mean_max.1, 0.2, "weights moved without dopamine");
+    assert!(fwd > 1.0 && bwd < 0.2, "forward {fwd}, backward {bwd} mV");
+    // Dopamine came after failed attempts only (the critic is the attempt).
+    for (&done, &da) in r.learn_a.completed.iter().zip(&r.learn_a.dopamine) {
+        assert_eq!(da, if done { 0 } else { 20 });
+    }
+    assert_eq!(
+        r.no_reward.weights_mean_max.1, 0.2,
+        "weights moved without dopamine"
+    );
     assert!(r.completion_no_reward <= r.completion_control + 0.1);
     // Before learning nothing follows the cue.
     assert!(!r.learn_a.completed[0]);
@@ -67,7 +82,10 @@ fn reward_teaches_a_sequence_inhibition_keeps_competitors_apart_and_the_reverse_
         r.relearn_a.trials_to_criterion.expect("A never relearned"),
     );
     assert!(r.completion_a_after_gap < 0.8);
-    assert!(again < first, "relearning took {again} trials, learning {first}");
+    assert!(
+        again < first,
+        "relearning took {again} trials, learning {first}"
+    );
 }
 
 #[test]
@@ -98,17 +116,20 @@ fn the_sequence_loop_runs_on_the_gpu_as_on_the_cpu() {
     if !common::gpu_available("the_sequence_loop_runs_on_the_gpu_as_on_the_cpu") {
         return;
     }
-    // 12 teaching trials of A and of each later phase, 2 tests per
-    // measure: every run-time input the loop uses (drives switched on and
-    // off, reward injection, plasticity switched, the inhibitory population
-    // silenced, weights read and written, sleep noise and tonic dopamine).
-    // The GPU integrates in f32: the comparison is of weights and spike
-    // counts within tolerances, and of most test outcomes.
+    // 6 trials of each learning phase, one test per measure, 10-ms bins
+    // (each bin is a read-back): every run-time input the loop uses
+    // (drives switched on and off, reward injection, plasticity switched,
+    // the inhibitory population silenced, weights read and written, sleep
+    // noise and tonic dopamine). The GPU integrates in f32: the comparison
+    // is of weights and spike counts within tolerances, and of most
+    // attempts' outcomes.
     let p = Protocol {
-        tests: 2,
-        sleep_ms: 500.0,
-        max_trials: 12,
-        window: 10,
+        tests: 1,
+        sleep_ms: 200.0,
+        max_trials: 6,
+        window: 5,
+        test_ms: 100.0,
+        bin_ms: 10.0,
         ..Protocol::default()
     };
     let cpu = run_seed(&description(), &[], 3, Backend::Cpu, &p).unwrap();
@@ -118,16 +139,45 @@ fn the_sequence_loop_runs_on_the_gpu_as_on_the_cpu() {
         ("C", &cpu.learn_c, &gpu.learn_c),
         ("B", &cpu.learn_b, &gpu.learn_b),
     ] {
-        eprintln!("{name}: cpu {:?} {:?}, gpu {:?} {:?}", c.weights_mean_max, c.forward_backward, g.weights_mean_max, g.forward_backward);
+        eprintln!(
+            "{name}: cpu {:?} {:?}, gpu {:?} {:?}",
+            c.weights_mean_max, c.forward_backward, g.weights_mean_max, g.forward_backward
+        );
         let (cf, gf) = (c.forward_backward.0, g.forward_backward.0);
-        assert!(cf > 0.3, "{name}: forward links did not grow on the CPU ({cf})");
-        assert!((cf - gf).abs() <= 0.1 * cf, "{name}: forward links cpu {cf}, gpu {gf}");
-        let same = c.completed.iter().zip(&g.completed).filter(|(a, b)| a == b).count();
-        assert!(same * 10 >= c.completed.len() * 8, "{name}: {same} of {} tests agree", c.completed.len());
+        if name != "B" {
+            assert!(
+                cf > 0.25,
+                "{name}: forward links did not grow from 0.2 mV on the CPU ({cf})"
+            );
+        }
+        assert!(
+            (cf - gf).abs() <= 0.1 * cf,
+            "{name}: forward links cpu {cf}, gpu {gf}"
+        );
+        let same = c
+            .completed
+            .iter()
+            .zip(&g.completed)
+            .filter(|(a, b)| a == b)
+            .count();
+        assert!(
+            same * 10 >= c.completed.len() * 8,
+            "{name}: {same} of {} tests agree",
+            c.completed.len()
+        );
     }
-    let spikes = |r: &renshaw::sequence::SeedResult| r.rasters.iter().map(|(_, s)| s.len() as f64).sum::<f64>();
+    // Showing B took A's forward links (B's backward ones) down on both.
+    for r in [&cpu, &gpu] {
+        assert!(r.learn_b.forward_backward.1 < 0.5 * r.learn_a.forward_backward.0);
+    }
+    let spikes = |r: &renshaw::sequence::SeedResult| {
+        r.rasters.iter().map(|(_, s)| s.len() as f64).sum::<f64>()
+    };
     let (cs, gs) = (spikes(&cpu), spikes(&gpu));
-    assert!((cs - gs).abs() <= 0.1 * cs, "raster spikes cpu {cs}, gpu {gs}");
+    assert!(
+        (cs - gs).abs() <= 0.1 * cs,
+        "raster spikes cpu {cs}, gpu {gs}"
+    );
 }
 
 fn expect_error(text: &str, overrides: &[Override], needle: &str) {
@@ -152,8 +202,18 @@ fn expect_error(text: &str, overrides: &[Override], needle: &str) {
 #[test]
 fn a_circuit_without_what_the_loop_drives_is_an_error_naming_it() {
     let text = std::fs::read_to_string(description()).unwrap();
-    expect_error(&text.replace("[instances.c7]", "[instances.d7]"), &[], "no population `c7_E`");
-    expect_error(&text.replace("targets = \"DA\"", "targets = \"I\""), &[], "`DA` (tonic dopamine)");
+    expect_error(
+        &text
+            .replace("\"DA\"", "\"DB\"")
+            .replace("populations.DA]", "populations.DB]"),
+        &[],
+        "no population `DA`",
+    );
+    expect_error(
+        &text.replace("targets = \"DA\"", "targets = \"I\""),
+        &[],
+        "`DA` (tonic dopamine)",
+    );
     let no_sleep = text.replacen(
         "targets = [\"c0_E\", \"c1_E\", \"c2_E\", \"c3_E\", \"c4_E\", \"c5_E\", \"c6_E\", \"c7_E\"]\nsynapse",
         "targets = [\"c0_E\", \"c1_E\"]\nsynapse",

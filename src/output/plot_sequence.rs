@@ -3,9 +3,12 @@
 //! of the protocol, one dot per seed.
 
 use super::plot::{PALETTE, register_font, text};
-use crate::sequence::ExperimentResult;
+use crate::sequence::{ExperimentResult, SeedResult};
 use plotters::prelude::*;
 use std::path::Path;
+
+/// A stage of the protocol: its label and where its completion is.
+type Stage = (&'static str, fn(&SeedResult) -> f64);
 
 /// Draws `figure.png`.
 pub fn figure(result: &ExperimentResult, path: &Path) -> Result<(), String> {
@@ -34,7 +37,10 @@ pub fn figure(result: &ExperimentResult, path: &Path) -> Result<(), String> {
                 .x_label_area_size(if last { 40 } else { 0 })
                 .y_label_area_size(50)
                 .caption(label.as_str(), text(15.0))
-                .build_cartesian_2d(0f64..result.protocol.test_ms, -0.5f64..clusters as f64 - 0.5)
+                .build_cartesian_2d(
+                    0f64..result.protocol.test_ms,
+                    -0.5f64..clusters as f64 - 0.5,
+                )
                 .map_err(|e| err(&e))?;
             chart
                 .configure_mesh()
@@ -51,13 +57,17 @@ pub fn figure(result: &ExperimentResult, path: &Path) -> Result<(), String> {
             chart
                 .draw_series(spikes.iter().map(|&(t, y)| {
                     let c = y.round() as usize;
-                    let colour = if a.contains(&c) { PALETTE[0] } else { PALETTE[1] };
+                    let colour = if a.contains(&c) {
+                        PALETTE[0]
+                    } else {
+                        PALETTE[1]
+                    };
                     Rectangle::new([(t, y), (t + 0.8, y + 0.02)], colour.filled())
                 }))
                 .map_err(|e| err(&e))?;
         }
     }
-    let stages: [(&str, fn(&crate::sequence::SeedResult) -> f64); 9] = [
+    let stages: [Stage; 9] = [
         ("A", |s| s.completion_a),
         ("A no reward", |s| s.completion_no_reward),
         ("chance", |s| s.completion_control),
@@ -96,7 +106,7 @@ pub fn figure(result: &ExperimentResult, path: &Path) -> Result<(), String> {
         .map_err(|e| err(&e))?;
     let n = result.seeds.len().max(1);
     for (k, (_, f)) in stages.iter().enumerate() {
-        let mean = result.seeds.iter().map(|s| f(s)).sum::<f64>() / n as f64;
+        let mean = result.seeds.iter().map(f).sum::<f64>() / n as f64;
         chart
             .draw_series(std::iter::once(Rectangle::new(
                 [(k as f64 - 0.35, 0.0), (k as f64 + 0.35, mean)],

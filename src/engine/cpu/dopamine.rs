@@ -483,7 +483,9 @@ mod tests {
                         assert!(q.applies(&cx, last), "quiet interval {last}..{stamp}");
                         let (mut w1, mut k1, mut c1, mut n1, mut i1, mut l1) =
                             (1.7, kplus, c, n, 0u32, last);
-                        trigger(&cx, &mut w1, &mut k1, &mut c1, &mut n1, &mut i1, &mut l1, stamp);
+                        trigger(
+                            &cx, &mut w1, &mut k1, &mut c1, &mut n1, &mut i1, &mut l1, stamp,
+                        );
                         let (mut w2, mut k2, mut c2, mut n2, mut l2) = (1.7, kplus, c, n, last);
                         trigger_quiet(&cx, &q, &mut w2, &mut k2, &mut c2, &mut n2, &mut l2);
                         for (a, z) in [(w1, w2), (k1, k2), (c1, c2), (n1, n2)] {
