@@ -186,6 +186,9 @@ pub struct CpuEngine {
     /// In a plastic network, each synapse's rule (see [`SynapseKind`]), so
     /// that delivery does not look its projection up per synapse.
     synapse_kind: Vec<SynapseKind>,
+    /// Per source neuron: whether every synapse of its row is static (its
+    /// spikes then take the static delivery loop even in a plastic network).
+    static_row: Vec<bool>,
     i_stim: Vec<f64>,
     spiked: Vec<bool>,
     spike_counts: Vec<u64>,
@@ -303,6 +306,7 @@ impl CpuEngine {
             block: 0,
             row_splits: Vec::new(),
             synapse_kind: Vec::new(),
+            static_row: Vec::new(),
             i_stim: vec![0.0; n],
             spiked: vec![false; n],
             spike_counts: vec![0; n],
@@ -439,8 +443,18 @@ impl CpuEngine {
                     }
                 })
                 .collect();
+            self.static_row = (0..n)
+                .map(|src| {
+                    let row = net.synapses.row_start[src] as usize
+                        ..net.synapses.row_start[src + 1] as usize;
+                    self.synapse_kind[row]
+                        .iter()
+                        .all(|k| matches!(k, SynapseKind::Static))
+                })
+                .collect();
         }
         let synapse_kind = &self.synapse_kind;
+        let static_row = &self.static_row;
         let syn = &net.synapses;
         let weight_fixed = &self.weight_fixed;
         let active: Vec<&PoissonTable> = self
@@ -497,8 +511,8 @@ impl CpuEngine {
                 let splits = &row_splits[src as usize * (n_blocks + 1)..];
                 let first = a + splits[b] as usize;
                 let end = a + splits[b + 1] as usize;
-                if plastic.is_none() {
-                    // Static network: the hot loop, over zipped slices so
+                if plastic.is_none() || static_row[src as usize] {
+                    // Static synapses: the hot loop, over zipped slices so
                     // that no index is bounds-checked per synapse.
                     let targets = &syn.target[first..end];
                     let delays = &syn.delay[first..end];
