@@ -69,19 +69,19 @@ pub fn figure(result: &ExperimentResult, path: &Path) -> Result<(), String> {
     }
     let stages: [Stage; 9] = [
         ("A", |s| s.completion_a),
-        ("A no reward", |s| s.completion_no_reward),
+        ("no reward", |s| s.completion_no_reward),
         ("chance", |s| s.completion_control),
         ("C", |s| s.completion_c),
-        ("A after B", |s| s.completion_a_after_b),
+        ("A|B", |s| s.completion_a_after_b),
         ("B", |s| s.completion_b),
-        ("A after sleep", |s| s.completion_a_after_sleep),
-        ("B after sleep", |s| s.completion_b_after_sleep),
-        ("A after gap", |s| s.completion_a_after_gap),
+        ("A|sleep", |s| s.completion_a_after_sleep),
+        ("B|sleep", |s| s.completion_b_after_sleep),
+        ("A|gap", |s| s.completion_a_after_gap),
     ];
     let mut chart = ChartBuilder::on(&right)
         .caption("Completion from the cue", text(22.0))
         .margin(20)
-        .x_label_area_size(120)
+        .x_label_area_size(60)
         .y_label_area_size(60)
         .build_cartesian_2d(-0.5f64..stages.len() as f64 - 0.5, 0f64..1.05f64)
         .map_err(|e| err(&e))?;
@@ -98,7 +98,7 @@ pub fn figure(result: &ExperimentResult, path: &Path) -> Result<(), String> {
                 String::new()
             }
         })
-        .x_label_style(text(13.0).transform(FontTransform::Rotate90))
+        .x_desc("A|B: A after learning B; |sleep: after sleep; |gap: after the gap")
         .y_desc("fraction of cue tests completed")
         .label_style(text(13.0))
         .axis_desc_style(text(15.0))
