@@ -28,7 +28,7 @@
 //! into the output pools. The stimuli's rates in the description are their
 //! rates when on; the loop turns them off before the first trial.
 
-use crate::build::{Network, Stimulus, build};
+use crate::build::{Network, build};
 use crate::closed_loop::overnight_weights;
 use crate::description::{GapSpec, Override, load_with};
 use crate::engine::{Chunk, Engine, EngineError};
@@ -516,33 +516,15 @@ fn wiring(net: &Network, file: &str) -> Result<Wiring, ContextError> {
         what,
     };
     let range = |name: &str| {
-        net.populations
-            .iter()
-            .find(|p| p.name == name)
-            .map(|p| p.offset as usize..(p.offset + p.size) as usize)
+        net.population_range(name)
             .ok_or_else(|| missing(format!("no population `{name}` (the trial loop needs cue_a, cue_b, ctx1, ctx2, delay_e, left, right, DA)")))
     };
     let stimulus_of = |ranges: &[std::ops::Range<usize>], what: &str| {
-        let want: Vec<u32> = ranges
-            .iter()
-            .flat_map(|r| r.clone().map(|i| i as u32))
-            .collect();
-        net.stimuli
-            .iter()
-            .find_map(|s| match s {
-                Stimulus::Poisson {
-                    index,
-                    targets,
-                    lambda,
-                    ..
-                } if *targets == want => Some((*index, lambda / (net.dt * 1e-3))),
-                _ => None,
-            })
-            .ok_or_else(|| {
-                missing(format!(
-                    "no Poisson stimulus whose targets are exactly {what}"
-                ))
-            })
+        net.poisson_stimulus_of(ranges).ok_or_else(|| {
+            missing(format!(
+                "no Poisson stimulus whose targets are exactly {what}"
+            ))
+        })
     };
     let (left, right) = (range("left")?, range("right")?);
     let inputs = [

@@ -39,7 +39,7 @@
 //! trials as phase 1 took with reward off: its completion is the
 //! no-reward control.
 
-use crate::build::{Network, Stimulus, build};
+use crate::build::{Network, build};
 use crate::closed_loop::overnight_weights;
 use crate::context::source_of;
 use crate::description::{GapSpec, Override, load_with};
@@ -495,26 +495,11 @@ fn wiring(net: &Network, file: &str, protocol: &Protocol) -> Result<Wiring, Sequ
         p.offset as usize..(p.offset + p.size) as usize
     };
     let stimulus_of = |ranges: &[Range<usize>], what: &str| {
-        let want: Vec<u32> = ranges
-            .iter()
-            .flat_map(|r| r.clone().map(|i| i as u32))
-            .collect();
-        net.stimuli
-            .iter()
-            .find_map(|s| match s {
-                Stimulus::Poisson {
-                    index,
-                    targets,
-                    lambda,
-                    ..
-                } if *targets == want => Some((*index, lambda / (net.dt * 1e-3))),
-                _ => None,
-            })
-            .ok_or_else(|| {
-                missing(format!(
-                    "no Poisson stimulus whose targets are exactly {what}"
-                ))
-            })
+        net.poisson_stimulus_of(ranges).ok_or_else(|| {
+            missing(format!(
+                "no Poisson stimulus whose targets are exactly {what}"
+            ))
+        })
     };
     let mut clusters = Vec::new();
     let mut drives = Vec::new();

@@ -240,6 +240,33 @@ impl Network {
         self.populations
             .partition_point(|p| p.offset + p.size <= neuron)
     }
+
+    /// The global neuron ids of the population called `name`.
+    pub fn population_range(&self, name: &str) -> Option<std::ops::Range<usize>> {
+        self.populations
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.offset as usize..(p.offset + p.size) as usize)
+    }
+
+    /// The first Poisson stimulus whose targets are exactly `ranges`' neurons,
+    /// in order: its index (for `Engine::set_stimulus_rate`) and its rate in
+    /// Hz. Trial loops find the inputs they switch this way.
+    pub fn poisson_stimulus_of(&self, ranges: &[std::ops::Range<usize>]) -> Option<(usize, f64)> {
+        let want: Vec<u32> = ranges
+            .iter()
+            .flat_map(|r| r.clone().map(|i| i as u32))
+            .collect();
+        self.stimuli.iter().find_map(|s| match s {
+            Stimulus::Poisson {
+                index,
+                targets,
+                lambda,
+                ..
+            } if *targets == want => Some((*index, lambda / (self.dt * 1e-3))),
+            _ => None,
+        })
+    }
 }
 
 /// A problem found while building (after validation passed).
