@@ -232,21 +232,8 @@ pub struct SeedResult {
     pub wall_s: f64,
 }
 
-/// One criterion over seeds.
-#[derive(Debug, Clone, Serialize)]
-pub struct CriterionResult {
-    /// What it says.
-    pub text: String,
-    /// (seed, value, pass).
-    pub per_seed: Vec<(u64, f64, bool)>,
-}
-
-impl CriterionResult {
-    /// Whether every seed passes.
-    pub fn passed(&self) -> bool {
-        !self.per_seed.is_empty() && self.per_seed.iter().all(|s| s.2)
-    }
-}
+/// One criterion over seeds: the spinal experiment's type.
+pub use crate::spinal::CriterionResult;
 
 /// What went wrong.
 #[derive(Debug, thiserror::Error)]
@@ -1030,7 +1017,7 @@ pub fn evaluate(seeds: &[SeedResult], c: &Criteria) -> Vec<CriterionResult> {
     let mut out = Vec::new();
     let mut add = |text: String, f: &dyn Fn(&SeedResult) -> (f64, bool)| {
         out.push(CriterionResult {
-            text,
+            criterion: text,
             per_seed: seeds
                 .iter()
                 .map(|s| {
@@ -1200,7 +1187,7 @@ pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentResult, Sequ
 impl ExperimentResult {
     /// Every criterion holds for every seed.
     pub fn passed(&self) -> bool {
-        self.criteria.iter().all(CriterionResult::passed)
+        self.criteria.iter().all(CriterionResult::holds)
     }
 
     /// The table: a row per seed, then the criteria.
@@ -1255,18 +1242,7 @@ impl ExperimentResult {
         );
         let _ = writeln!(t, "\npass criteria (EXPERIMENTS.md §4), value per seed:");
         for c in &self.criteria {
-            let values: Vec<String> = c
-                .per_seed
-                .iter()
-                .map(|(s, v, ok)| format!("{s}:{v:.2}{}", if *ok { "" } else { "!" }))
-                .collect();
-            let _ = writeln!(
-                t,
-                "  {} {}  [{}]",
-                if c.passed() { "PASS" } else { "FAIL" },
-                c.text,
-                values.join(" ")
-            );
+            let _ = writeln!(t, "{}", c.line());
         }
         t
     }

@@ -181,6 +181,22 @@ impl CriterionResult {
     pub fn holds(&self) -> bool {
         !self.per_seed.is_empty() && self.per_seed.iter().all(|s| s.2)
     }
+
+    /// Its line in an experiment's table: PASS or FAIL, what it demands,
+    /// and each seed's value (a failing one marked).
+    pub fn line(&self) -> String {
+        let values: Vec<String> = self
+            .per_seed
+            .iter()
+            .map(|(seed, v, ok)| format!("{seed}:{v:.2}{}", if *ok { "" } else { "✗" }))
+            .collect();
+        format!(
+            "  {} {}  [{}]",
+            if self.holds() { "PASS" } else { "FAIL" },
+            self.criterion,
+            values.join(" ")
+        )
+    }
 }
 
 /// Everything the experiment measured.
@@ -637,18 +653,7 @@ impl ExperimentResult {
         }
         let _ = writeln!(s, "\npass criteria (EXPERIMENTS.md §1), value per seed:");
         for c in &self.criteria {
-            let values: Vec<String> = c
-                .per_seed
-                .iter()
-                .map(|(seed, v, ok)| format!("{seed}:{v:.2}{}", if *ok { "" } else { "✗" }))
-                .collect();
-            let _ = writeln!(
-                s,
-                "  {} {}  [{}]",
-                if c.holds() { "PASS" } else { "FAIL" },
-                c.criterion,
-                values.join(" ")
-            );
+            let _ = writeln!(s, "{}", c.line());
         }
         let _ = writeln!(s, "\nwall time {:.1} s", self.wall_s);
         s
