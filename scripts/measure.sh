@@ -97,6 +97,18 @@ if ./target/release/renshaw info --json 2>/dev/null \
     | grep -E "PASS|FAIL|wall" | tee -a "$out/measure.log"
 fi
 
+log "savings (EXPERIMENTS.md §2), 5 seeds on the CPU"
+/usr/bin/time -f "wall %e s, max RSS %M kB" \
+  ./target/release/examples/savings --out "$out/savings_cpu" 2>&1 \
+  | grep -E "PASS|FAIL|wall" | tee -a "$out/measure.log"
+if ./target/release/renshaw info --json 2>/dev/null \
+    | grep -qE '"device_type": "(DiscreteGpu|IntegratedGpu|VirtualGpu)"'; then
+  log "savings, 5 seeds on the GPU, and against network size"
+  /usr/bin/time -f "wall %e s, max RSS %M kB" \
+    ./target/release/examples/savings --backend gpu --out "$out/savings_gpu" 2>&1 \
+    | grep -E "PASS|FAIL|wall" | tee -a "$out/measure.log"
+fi
+
 log "criterion"
 cargo bench --bench engine -- --warm-up-time 2 --measurement-time 10 2>&1 \
   | grep -E "^[a-z_0-9]+/|time:|thrpt:|adapter" | tee -a "$out/measure.log"

@@ -14,6 +14,7 @@ pub mod engine;
 pub mod models;
 pub mod output;
 pub mod rng;
+pub mod savings;
 pub mod sequence;
 pub mod simulation;
 pub mod spinal;

@@ -40,6 +40,8 @@ pub const FUNCTIONS: &[(&str, usize)] = &[
     ("floor", 1),
     ("ceil", 1),
     ("abs", 1),
+    ("sin", 1),
+    ("cos", 1),
     ("min", 2),
     ("max", 2),
 ];
@@ -304,6 +306,8 @@ impl<F: Fn(&str) -> Option<f64>> Parser<'_, F> {
             "floor" => x.floor(),
             "ceil" => x.ceil(),
             "abs" => x.abs(),
+            "sin" => x.sin(),
+            "cos" => x.cos(),
             "min" => x.min(args[1]),
             "max" => x.max(args[1]),
             _ => unreachable!("every name in FUNCTIONS is handled"),
@@ -374,6 +378,8 @@ mod tests {
         assert_eq!(eval("log10(1000)").unwrap(), 3.0);
         assert_eq!(eval("floor(-1.5) + ceil(1.2) + abs(-3)").unwrap(), 3.0);
         assert!((eval("pi").unwrap() - std::f64::consts::PI).abs() < 1e-15);
+        assert!((eval("cos(pi)").unwrap() + 1.0).abs() < 1e-15);
+        assert!((eval("sin(pi / 2)").unwrap() - 1.0).abs() < 1e-15);
     }
 
     #[test]
@@ -393,7 +399,7 @@ mod tests {
         assert_eq!(eval("1 2").unwrap_err().at, 2);
         assert!(eval("sqrt(-1)").unwrap_err().message.contains(">= 0"));
         assert!(
-            eval("cos(1)")
+            eval("tan(1)")
                 .unwrap_err()
                 .message
                 .contains("unknown function")

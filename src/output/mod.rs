@@ -6,6 +6,7 @@ pub mod npy;
 pub mod plot;
 pub mod plot_body;
 pub mod plot_context;
+pub mod plot_savings;
 pub mod plot_sequence;
 pub mod plot_sweep;
 pub mod run_dir;
