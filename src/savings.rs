@@ -59,7 +59,8 @@ pub const MUSCLES: usize = 4;
 pub const TARGETS: usize = 8;
 
 /// The trial structure and the phase schedule.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Protocol {
     /// Preparatory period, ms.
     pub prep_ms: f64,
@@ -1084,6 +1085,34 @@ pub fn run_seed(
 pub const EARLY_CYCLES: usize = 5;
 
 impl SeedResult {
+    /// The numbers a sweep tabulates (`renshaw sweep` with
+    /// `experiment = "savings"`): `savings_ratio`, `savings` (1 - ratio),
+    /// `retained_shift`, `shift_rms`, `reference_error_m`,
+    /// `baseline_error_m`, `washout_cycles`, `trials_to_halve.PHASE` and
+    /// `early_error.PHASE` per exposure; a measure that does not exist (an
+    /// exposure that never halved its error, and the ratio with it) is left
+    /// out, as JSON has no NaN.
+    pub fn measures(&self) -> std::collections::BTreeMap<String, f64> {
+        let mut m = std::collections::BTreeMap::new();
+        let ratio = self.savings_ratio.unwrap_or(f64::NAN);
+        m.insert("savings_ratio".into(), ratio);
+        m.insert("savings".into(), 1.0 - ratio);
+        m.insert("retained_shift".into(), self.retained_shift);
+        m.insert("shift_rms".into(), self.shift_rms);
+        m.insert("reference_error_m".into(), self.reference_error_m);
+        m.insert("baseline_error_m".into(), self.baseline_error_m);
+        m.insert("washout_cycles".into(), self.washout_cycles as f64);
+        for (q, t) in &self.trials_to_halve {
+            m.insert(
+                format!("trials_to_halve.{}", q.name()),
+                t.map_or(f64::NAN, |t| t as f64),
+            );
+            m.insert(format!("early_error.{}", q.name()), self.early_error(*q));
+        }
+        m.retain(|_, v| v.is_finite());
+        m
+    }
+
     /// Mean |error| over the first [`EARLY_CYCLES`] cycles of an exposure,
     /// over the reference error.
     pub fn early_error(&self, phase: Phase) -> f64 {

@@ -134,10 +134,26 @@ pub struct PlotSpec {
     pub y: String,
 }
 
+/// What each instance runs: the base description as `renshaw run` does,
+/// or a trial-loop experiment on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Experiment {
+    /// `renshaw run` on the description (its protocol and bodies included).
+    #[default]
+    Run,
+    /// The savings experiment (src/savings.rs) on the description, one seed
+    /// per instance; `[savings]` sets its protocol.
+    Savings,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SweepFile {
     base: String,
+    #[serde(default)]
+    experiment: Experiment,
+    savings: Option<crate::savings::Protocol>,
     seeds: Option<SeedsSpec>,
     #[serde(default)]
     set: toml::Table,
@@ -188,6 +204,10 @@ pub struct Sweep {
     pub instances: Vec<Instance>,
     /// `[plot]`.
     pub plot: Option<PlotSpec>,
+    /// What each instance runs.
+    pub experiment: Experiment,
+    /// The savings protocol (for `experiment = "savings"`).
+    pub savings: crate::savings::Protocol,
     /// Seeds per grid combination (the innermost loop).
     seeds_per_combination: usize,
 }
@@ -306,6 +326,25 @@ impl Sweep {
                 available: available.join(", "),
             });
         }
+        if file.savings.is_some() && file.experiment != Experiment::Savings {
+            return Err(bad(
+                "[savings] sets the savings protocol: it needs `experiment = \"savings\"`".into(),
+            ));
+        }
+        let savings = file.savings.unwrap_or_else(|| crate::savings::Protocol {
+            bias_runs: false,
+            ..crate::savings::Protocol::default()
+        });
+        if file.experiment == Experiment::Savings {
+            if seeds.iter().any(Option::is_none) {
+                return Err(bad(
+                    "experiment = \"savings\" runs one seed per instance: give `seeds = [...]` or `seeds = { from = 1, to = 5 }`".into(),
+                ));
+            }
+            savings
+                .validate(None)
+                .map_err(|e| bad(format!("[savings]: {e}")))?;
+        }
         let sweep = Self {
             path: path.to_path_buf(),
             base,
@@ -314,6 +353,8 @@ impl Sweep {
             grid_keys,
             instances,
             plot: file.plot,
+            experiment: file.experiment,
+            savings,
             seeds_per_combination: seeds.len(),
         };
         sweep.validate()?;
@@ -375,13 +416,21 @@ impl Sweep {
     /// What makes an instance's saved result reusable: the base text, the
     /// overrides and the seed (as a digest, with the overrides spelled out).
     fn key(&self, instance: &Instance) -> InstanceKey {
+        let mut overrides: Vec<String> = self
+            .overrides(instance)
+            .iter()
+            .map(|o| format!("{}={}", o.key, o.value))
+            .collect();
+        if self.experiment == Experiment::Savings {
+            // The experiment and its protocol make the result too.
+            overrides.push(format!(
+                "experiment=savings {}",
+                serde_json::to_string(&self.savings).unwrap_or_default()
+            ));
+        }
         InstanceKey {
             base_digest: format!("{:016x}", fnv1a(self.base_text.as_bytes())),
-            overrides: self
-                .overrides(instance)
-                .iter()
-                .map(|o| format!("{}={}", o.key, o.value))
-                .collect(),
+            overrides,
         }
     }
 }
@@ -631,13 +680,36 @@ pub fn run_sweep(sweep: &Sweep, opts: &SweepOptions) -> Result<SweepOutcome, Swe
         bar.inc(1);
     };
     let run_one = |instance: &Instance| -> Result<InstanceResult, String> {
+        if sweep.experiment == Experiment::Savings {
+            let t = Instant::now();
+            let seed = instance
+                .seed
+                .expect("Sweep::load requires seeds for savings");
+            let r = crate::savings::run_seed(
+                &sweep.base,
+                &sweep.overrides(instance),
+                seed,
+                opts.backend,
+                &sweep.savings,
+            )
+            .map_err(|e| e.to_string())?;
+            return Ok(InstanceResult {
+                instance: instance.clone(),
+                key: sweep.key(instance),
+                renshaw: crate::bench::LONG_VERSION.to_string(),
+                backend: format!("{:?}", opts.backend).to_lowercase(),
+                wall_s: t.elapsed().as_secs_f64(),
+                measures: r.measures(),
+                ran_now: true,
+            });
+        }
         let desc = sweep.description(instance).map_err(|e| e.to_string())?;
         let t = Instant::now();
         let run_opts = RunOptions::one_of_many(opts.backend, run_dir(instance));
         let out = run_description(&desc, &run_opts, 0.0).map_err(|e: RunError| e.to_string())?;
         result_of(instance, out, t.elapsed().as_secs_f64())
     };
-    if opts.batch > 1 {
+    if opts.batch > 1 && sweep.experiment == Experiment::Run {
         for group in todo.chunks(opts.batch) {
             let t = Instant::now();
             let mut descs = Vec::new();

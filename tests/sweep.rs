@@ -387,3 +387,92 @@ fn a_batched_sweep_gives_the_same_table() {
         );
     }
 }
+
+#[test]
+fn a_savings_sweep_runs_the_experiment_per_instance_and_matches_a_lone_seed() {
+    // The shipped savings circuit at two tiny sizes, short phases.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sizes.toml");
+    let base = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/savings.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+base = "{}"
+experiment = "savings"
+seeds = [3]
+
+[savings]
+baseline_cycles = 3
+field_cycles = 2
+washout_cycles = 1
+state_cycles = 1
+bias_runs = false
+
+[grid]
+n_e = [40, 80]
+
+[plot]
+x = "n_e"
+y = "reference_error_m"
+"#,
+            base.display()
+        ),
+    )
+    .unwrap();
+    let sweep = Sweep::load(&path, &[]).unwrap();
+    let out = dir.path().join("out");
+    let outcome = run_sweep(&sweep, &opts(&out, 2)).unwrap();
+    assert_eq!(outcome.results.len(), 2);
+    for r in &outcome.results {
+        for m in [
+            "reference_error_m",
+            "baseline_error_m",
+            "early_error.field2",
+            "washout_cycles",
+        ] {
+            assert!(r.measures.contains_key(m), "{m} missing: {:?}", r.measures);
+        }
+    }
+    // Instance 1 (n_e = 80, seed 3) is the experiment run alone.
+    let p = renshaw::savings::Protocol {
+        baseline_cycles: 3,
+        field_cycles: 2,
+        washout_cycles: 1,
+        state_cycles: 1,
+        bias_runs: false,
+        ..Default::default()
+    };
+    let alone =
+        renshaw::savings::run_seed(&base, &["n_e=80".parse().unwrap()], 3, Backend::Cpu, &p)
+            .unwrap();
+    let one = outcome
+        .results
+        .iter()
+        .find(|r| r.instance.index == 1)
+        .unwrap();
+    assert_eq!(one.measures, alone.measures());
+    let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    assert!(csv.contains("reference_error_m"), "{csv}");
+    // Run again: both are reused, nothing reruns.
+    let again = run_sweep(&sweep, &opts(&out, 2)).unwrap();
+    assert_eq!(again.reused, 2);
+    // A protocol table without the experiment, or without seeds, is refused.
+    std::fs::write(
+        &path,
+        format!(
+            "base = \"{}\"\n[savings]\nfield_cycles = 4\n",
+            base.display()
+        ),
+    )
+    .unwrap();
+    let e = Sweep::load(&path, &[]).unwrap_err().to_string();
+    assert!(e.contains("experiment = \"savings\""), "{e}");
+    std::fs::write(
+        &path,
+        format!("base = \"{}\"\nexperiment = \"savings\"\n", base.display()),
+    )
+    .unwrap();
+    let e = Sweep::load(&path, &[]).unwrap_err().to_string();
+    assert!(e.contains("seeds"), "{e}");
+}
