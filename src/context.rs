@@ -28,12 +28,12 @@
 //! into the output pools. The stimuli's rates in the description are their
 //! rates when on; the loop turns them off before the first trial.
 
-use crate::build::{Network, build};
+use crate::build::Network;
 use crate::closed_loop::overnight_weights;
-use crate::description::{GapSpec, Override, load_with};
+use crate::description::{GapSpec, Override};
 use crate::engine::{Chunk, Engine, EngineError};
 use crate::rng::{Purpose, Stream, stream_id};
-use crate::simulation::{Backend, RunError, RunOptions, make_engine};
+use crate::simulation::{Backend, RunOptions, make_engine};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -384,48 +384,8 @@ pub struct ExperimentResult {
     pub wall_s: f64,
 }
 
-/// What can go wrong.
-#[derive(Debug, thiserror::Error)]
-pub enum ContextError {
-    /// The description does not load.
-    #[error("{0}")]
-    Description(String),
-    /// The circuit lacks something the trial loop needs.
-    #[error("{file}: {what}")]
-    Circuit {
-        /// The description.
-        file: String,
-        /// What is missing.
-        what: String,
-    },
-    /// The protocol is impossible.
-    #[error("protocol: {0}")]
-    Protocol(String),
-    /// The engine failed.
-    #[error("seed {seed}: {source}")]
-    Engine {
-        /// Seed.
-        seed: u64,
-        /// The cause.
-        source: EngineError,
-    },
-    /// The engine could not be made.
-    #[error("seed {seed}: {source}")]
-    Run {
-        /// Seed.
-        seed: u64,
-        /// The cause.
-        source: Box<RunError>,
-    },
-    /// An output could not be written.
-    #[error("cannot write {path}: {message}")]
-    Output {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        message: String,
-    },
-}
+/// What can go wrong (the errors every trial loop shares).
+pub type ContextError = crate::trial_loop::TrialLoopError;
 
 impl Protocol {
     /// Checks the protocol; with `dt`, also that its durations are on the
@@ -568,14 +528,8 @@ pub fn run_seed(
 ) -> Result<SeedResult, ContextError> {
     let started = Instant::now();
     let file = path.display().to_string();
-    let mut all = overrides.to_vec();
-    all.push(
-        format!("network.seed={seed}")
-            .parse::<Override>()
-            .map_err(|e| ContextError::Description(e.to_string()))?,
-    );
-    let desc = load_with(path, &all).map_err(|e| ContextError::Description(e.to_string()))?;
-    let net = build(&desc).map_err(|e| ContextError::Description(format!("{file}: {e}")))?;
+    let net = crate::trial_loop::build_seeded(path, overrides, seed)
+        .map_err(ContextError::Description)?;
     protocol.validate(Some(net.dt))?;
     let w = wiring(&net, &file)?;
     let dt = net.dt;

@@ -20,3 +20,4 @@ pub mod simulation;
 pub mod spinal;
 pub mod sweep;
 pub mod time;
+pub mod trial_loop;

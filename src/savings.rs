@@ -40,11 +40,11 @@
 //! stdp_dopamine projection into the prep (slow) and into the pool (fast).
 
 use crate::arm::{ArmParams, PointMassArm, lateral_error, savings_targets};
-use crate::build::{Network, build};
-use crate::description::{Override, load_with};
+use crate::build::Network;
+use crate::description::Override;
 use crate::engine::{Chunk, Engine, EngineError};
 use crate::rng::{Purpose, Stream, stream_id};
-use crate::simulation::{Backend, RunError, RunOptions, make_engine};
+use crate::simulation::{Backend, RunOptions, make_engine};
 pub use crate::spinal::CriterionResult;
 use glam::DVec2;
 use serde::Serialize;
@@ -283,48 +283,8 @@ pub struct ExperimentOptions {
     pub progress: bool,
 }
 
-/// What can go wrong.
-#[derive(Debug, thiserror::Error)]
-pub enum SavingsError {
-    /// The description does not load.
-    #[error("{0}")]
-    Description(String),
-    /// The circuit lacks something the trial loop needs.
-    #[error("{file}: {what}")]
-    Circuit {
-        /// The description.
-        file: String,
-        /// What is missing.
-        what: String,
-    },
-    /// The protocol is impossible.
-    #[error("protocol: {0}")]
-    Protocol(String),
-    /// The engine failed.
-    #[error("seed {seed}: {source}")]
-    Engine {
-        /// Seed.
-        seed: u64,
-        /// The cause.
-        source: EngineError,
-    },
-    /// The engine could not be made.
-    #[error("seed {seed}: {source}")]
-    Run {
-        /// Seed.
-        seed: u64,
-        /// The cause.
-        source: Box<RunError>,
-    },
-    /// An output could not be written.
-    #[error("cannot write {path}: {message}")]
-    Output {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        message: String,
-    },
-}
+/// What can go wrong (the errors every trial loop shares).
+pub type SavingsError = crate::trial_loop::TrialLoopError;
 
 impl Protocol {
     /// Checks the protocol; with `dt`, also that its durations are on the
@@ -860,14 +820,8 @@ pub fn run_seed(
 ) -> Result<SeedResult, SavingsError> {
     let started = Instant::now();
     let file = path.display().to_string();
-    let mut all = overrides.to_vec();
-    all.push(
-        format!("network.seed={seed}")
-            .parse::<Override>()
-            .map_err(|e| SavingsError::Description(e.to_string()))?,
-    );
-    let desc = load_with(path, &all).map_err(|e| SavingsError::Description(e.to_string()))?;
-    let net = build(&desc).map_err(|e| SavingsError::Description(format!("{file}: {e}")))?;
+    let net = crate::trial_loop::build_seeded(path, overrides, seed)
+        .map_err(SavingsError::Description)?;
     protocol.validate(Some(net.dt))?;
     let w = wiring(&net, &file)?;
     let dt = net.dt;

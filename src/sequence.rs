@@ -39,10 +39,10 @@
 //! trials as phase 1 took with reward off: its completion is the
 //! no-reward control.
 
-use crate::build::{Network, build};
+use crate::build::Network;
 use crate::closed_loop::overnight_weights;
 use crate::context::source_of;
-use crate::description::{GapSpec, Override, load_with};
+use crate::description::{GapSpec, Override};
 use crate::engine::{Chunk, Engine, EngineError};
 use crate::simulation::{Backend, RunError, RunOptions, make_engine};
 use serde::Serialize;
@@ -818,14 +818,8 @@ fn make_lab<'a>(
     protocol: &'a Protocol,
 ) -> Result<Lab<'a>, SequenceError> {
     let file = path.display().to_string();
-    let mut all = overrides.to_vec();
-    all.push(
-        format!("network.seed={seed}")
-            .parse::<Override>()
-            .map_err(|e| SequenceError::Description(e.to_string()))?,
-    );
-    let desc = load_with(path, &all).map_err(|e| SequenceError::Description(e.to_string()))?;
-    let net = build(&desc).map_err(|e| SequenceError::Description(format!("{file}: {e}")))?;
+    let net = crate::trial_loop::build_seeded(path, overrides, seed)
+        .map_err(SequenceError::Description)?;
     protocol.validate(Some(net.dt))?;
     let w = wiring(&net, &file, protocol)?;
     // Learning phases read the plastic weights between trials: trials
