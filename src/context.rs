@@ -977,32 +977,31 @@ pub fn evaluate(seeds: &[SeedResult], c: &Criteria) -> Vec<CriterionResult> {
 pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentResult, ContextError> {
     let started = Instant::now();
     opts.protocol.validate(None)?;
-    let order: Vec<usize> = (0..opts.seeds.len()).collect();
-    let results = crate::simulation::run_in_parallel(&opts.seeds, &order, opts.parallel, |&seed| {
-        let r = run_seed(
-            &opts.description,
-            &opts.overrides,
-            seed,
-            opts.backend,
-            &opts.protocol,
-        );
-        if opts.progress {
-            match &r {
-                Ok(s) => eprintln!(
-                    "seed {seed}: trials to criterion {} ({:.0} s)",
-                    s.blocks
-                        .iter()
-                        .map(|b| b.trials_to_criterion.map_or("-".into(), |t| t.to_string()))
-                        .collect::<Vec<_>>()
-                        .join(" / "),
-                    s.wall_s
-                ),
-                Err(e) => eprintln!("seed {seed}: {e}"),
-            }
-        }
-        r
-    });
-    let seeds: Vec<SeedResult> = results.into_iter().collect::<Result<_, _>>()?;
+    let seeds = crate::trial_loop::run_seeds(
+        &opts.seeds,
+        opts.parallel,
+        opts.progress,
+        |seed| {
+            run_seed(
+                &opts.description,
+                &opts.overrides,
+                seed,
+                opts.backend,
+                &opts.protocol,
+            )
+        },
+        |s: &SeedResult| {
+            format!(
+                "trials to criterion {} ({:.0} s)",
+                s.blocks
+                    .iter()
+                    .map(|b| b.trials_to_criterion.map_or("-".into(), |t| t.to_string()))
+                    .collect::<Vec<_>>()
+                    .join(" / "),
+                s.wall_s
+            )
+        },
+    )?;
     let thresholds = Criteria::default();
     let result = ExperimentResult {
         protocol: opts.protocol.clone(),

@@ -1137,33 +1137,32 @@ pub struct ExperimentResult {
 pub fn run_experiment(opts: &ExperimentOptions) -> Result<ExperimentResult, SequenceError> {
     let started = Instant::now();
     opts.protocol.validate(None)?;
-    let order: Vec<usize> = (0..opts.seeds.len()).collect();
-    let results = crate::simulation::run_in_parallel(&opts.seeds, &order, opts.parallel, |&seed| {
-        let r = run_seed(
-            &opts.description,
-            &opts.overrides,
-            seed,
-            opts.backend,
-            &opts.protocol,
-        );
-        if opts.progress {
-            match &r {
-                Ok(s) => eprintln!(
-                    "seed {seed}: A learned in {}, relearned in {} trials ({:.0} s)",
-                    s.learn_a
-                        .trials_to_criterion
-                        .map_or("-".into(), |t| t.to_string()),
-                    s.relearn_a
-                        .trials_to_criterion
-                        .map_or("-".into(), |t| t.to_string()),
-                    s.wall_s
-                ),
-                Err(e) => eprintln!("seed {seed}: {e}"),
-            }
-        }
-        r
-    });
-    let seeds: Vec<SeedResult> = results.into_iter().collect::<Result<_, _>>()?;
+    let seeds = crate::trial_loop::run_seeds(
+        &opts.seeds,
+        opts.parallel,
+        opts.progress,
+        |seed| {
+            run_seed(
+                &opts.description,
+                &opts.overrides,
+                seed,
+                opts.backend,
+                &opts.protocol,
+            )
+        },
+        |s: &SeedResult| {
+            format!(
+                "A learned in {}, relearned in {} trials ({:.0} s)",
+                s.learn_a
+                    .trials_to_criterion
+                    .map_or("-".into(), |t| t.to_string()),
+                s.relearn_a
+                    .trials_to_criterion
+                    .map_or("-".into(), |t| t.to_string()),
+                s.wall_s
+            )
+        },
+    )?;
     let thresholds = Criteria::default();
     let result = ExperimentResult {
         protocol: opts.protocol.clone(),

@@ -59,3 +59,28 @@ pub enum TrialLoopError {
         message: String,
     },
 }
+
+/// Runs `run` for every seed, `parallel` at once, printing `line` of each
+/// result (or its error) as it finishes when `progress` is set; returns
+/// the results in seed order, or the first error in seed order.
+pub fn run_seeds<R: Send, E: std::fmt::Display + Send>(
+    seeds: &[u64],
+    parallel: usize,
+    progress: bool,
+    run: impl Fn(u64) -> Result<R, E> + Sync,
+    line: impl Fn(&R) -> String + Sync,
+) -> Result<Vec<R>, E> {
+    let order: Vec<usize> = (0..seeds.len()).collect();
+    crate::simulation::run_in_parallel(seeds, &order, parallel, |&seed| {
+        let r = run(seed);
+        if progress {
+            match &r {
+                Ok(x) => eprintln!("seed {seed}: {}", line(x)),
+                Err(e) => eprintln!("seed {seed}: {e}"),
+            }
+        }
+        r
+    })
+    .into_iter()
+    .collect()
+}
