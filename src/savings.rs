@@ -243,6 +243,8 @@ pub struct SeedResult {
     /// Mean weight of the slow and the fast pathway at the end of each
     /// phase (baseline, field1, washout, field2), mV.
     pub pathway_means: Vec<(Phase, f64, f64)>,
+    /// Simulated time of every trial, s.
+    pub simulated_s: f64,
     /// Wall time, s.
     pub wall_s: f64,
 }
@@ -1014,8 +1016,10 @@ pub fn run_seed(
             _ => None,
         }
     };
+    let simulated_s = trials.len() as f64 * protocol.trial_ms() * 1e-3;
     Ok(SeedResult {
         seed,
+        simulated_s,
         preparatory_neurons: n,
         savings_ratio: ratio(Phase::Field2),
         savings_ratio_along: ratio(Phase::Field2Along),
@@ -1042,7 +1046,8 @@ impl SeedResult {
     /// The numbers a sweep tabulates (`renshaw sweep` with
     /// `experiment = "savings"`): `savings_ratio`, `savings` (1 - ratio),
     /// `retained_shift`, `shift_rms`, `reference_error_m`,
-    /// `baseline_error_m`, `washout_cycles`, `trials_to_halve.PHASE` and
+    /// `baseline_error_m`, `washout_cycles`, `duration_s` (simulated),
+    /// `trials_to_halve.PHASE` and
     /// `early_error.PHASE` per exposure; a measure that does not exist (an
     /// exposure that never halved its error, and the ratio with it) is left
     /// out, as JSON has no NaN.
@@ -1056,6 +1061,7 @@ impl SeedResult {
         m.insert("reference_error_m".into(), self.reference_error_m);
         m.insert("baseline_error_m".into(), self.baseline_error_m);
         m.insert("washout_cycles".into(), self.washout_cycles as f64);
+        m.insert("duration_s".into(), self.simulated_s);
         for (q, t) in &self.trials_to_halve {
             m.insert(
                 format!("trials_to_halve.{}", q.name()),
